@@ -1,0 +1,90 @@
+// zmq_to_amqp's data plane: every converted message waits here until the broker
+// confirms it. Bounded by count and bytes; O(1) per message.
+import type { AmqpProperties } from "../actors/transport.ts";
+
+export interface Outgoing {
+  readonly seq: number;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly body: Uint8Array;
+  readonly properties: AmqpProperties;
+  readonly receivedAt: number;
+  /** Published at least once before (a reconnect or nack): a duplicate is possible. */
+  republished: boolean;
+}
+
+export interface BufferLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export class PublishBuffer {
+  private waiting: (Outgoing | undefined)[] = [];
+  private head = 0;
+  private readonly inflight = new Set<Outgoing>();
+  private nextSeq = 1;
+  private bytesHeld = 0;
+  /** Called when a message becomes available to publish. */
+  onData: () => void = () => {};
+
+  constructor(readonly limits: BufferLimits) {}
+
+  get size() {
+    return this.waiting.length - this.head + this.inflight.size;
+  }
+  get bytes() {
+    return this.bytesHeld;
+  }
+  get waitingCount() {
+    return this.waiting.length - this.head;
+  }
+  get inflightCount() {
+    return this.inflight.size;
+  }
+  get full() {
+    return this.size >= this.limits.maxMessages || this.bytesHeld >= this.limits.maxBytes;
+  }
+
+  /** False when the buffer is full: the caller applies the overflow policy. */
+  push(message: Omit<Outgoing, "seq" | "republished">, republished = false): boolean {
+    if (this.full) return false;
+    this.waiting.push({ ...message, seq: this.nextSeq++, republished });
+    this.bytesHeld += message.body.byteLength;
+    this.onData();
+    return true;
+  }
+
+  /** The oldest waiting message, now counted as in flight. */
+  take(): Outgoing | undefined {
+    if (this.head >= this.waiting.length) return undefined;
+    const message = this.waiting[this.head]!;
+    this.waiting[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    this.inflight.add(message);
+    return message;
+  }
+
+  confirm(message: Outgoing) {
+    if (this.inflight.delete(message)) this.bytesHeld -= message.body.byteLength;
+  }
+
+  /** Puts in-flight messages back at the front, oldest first; returns how many. */
+  requeue(messages: Iterable<Outgoing> = this.inflight): number {
+    const back = [...messages].filter((m) => this.inflight.delete(m)).sort((a, b) => a.seq - b.seq);
+    for (const m of back) m.republished = true;
+    if (back.length === 0) return 0;
+    this.waiting = [...back, ...this.waiting.slice(this.head)];
+    this.head = 0;
+    this.onData();
+    return back.length;
+  }
+
+  /** Everything not yet confirmed, oldest first (for the spool on shutdown). */
+  *unconfirmed(): Iterable<Outgoing> {
+    yield* [...this.inflight].sort((a, b) => a.seq - b.seq);
+    for (let i = this.head; i < this.waiting.length; i++) yield this.waiting[i]!;
+  }
+}

@@ -1,0 +1,26 @@
+// Per-bridge counters: plain mutable numbers bumped on the data plane (O(1)),
+// read by the status line, /metrics and the summary. Never copied per message.
+export class BridgeStats {
+  received = 0;
+  forwarded = 0;
+  /** Messages published again after a reconnect or nack: possible duplicates downstream. */
+  duplicates = 0;
+  returned = 0;
+  reconnects = 0;
+  readonly dropped = new Map<string, number>();
+
+  drop(reason: string) {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);
+  }
+
+  get droppedTotal() {
+    let total = 0;
+    for (const n of this.dropped.values()) total += n;
+    return total;
+  }
+
+  summary(): string {
+    const reasons = [...this.dropped].map(([r, n]) => ` dropped_${r}=${n}`).join("");
+    return `received=${this.received} forwarded=${this.forwarded} dropped=${this.droppedTotal} duplicates=${this.duplicates} returned=${this.returned} reconnects=${this.reconnects}${reasons}`;
+  }
+}
