@@ -16,6 +16,11 @@ export const FEDMSG_SOCKET_OPTIONS = {
   linger: 0,
 } as const;
 
+// fedmsg's high_water_mark default is 0 (no limit): ZeroMQ must not drop on its
+// own; the bridges bound what they hold themselves, and count what they drop.
+const SUB_OPTIONS = { ...FEDMSG_SOCKET_OPTIONS, receiveHighWaterMark: 0 };
+const PUB_OPTIONS = { ...FEDMSG_SOCKET_OPTIONS, sendHighWaterMark: 0 };
+
 type Listener = (event: ZmqSocketEvent) => void;
 
 function observe(socket: zmq.Socket, emit: () => Listener) {
@@ -28,7 +33,7 @@ function observe(socket: zmq.Socket, emit: () => Listener) {
 class Sub implements ZmqSubscriber {
   onMessage: (frames: ZmqFrames) => void = ignore;
   onEvent: Listener = ignore;
-  private readonly socket = new zmq.Subscriber(FEDMSG_SOCKET_OPTIONS);
+  private readonly socket = new zmq.Subscriber(SUB_OPTIONS);
 
   constructor(endpoints: readonly string[], topics: readonly string[]) {
     observe(this.socket, () => this.onEvent);
@@ -77,7 +82,7 @@ export const zmqTransport: ZmqTransport = {
     return new Sub(endpoints, topics);
   },
   async publish(endpoint, bind) {
-    const socket = new zmq.Publisher(FEDMSG_SOCKET_OPTIONS);
+    const socket = new zmq.Publisher(PUB_OPTIONS);
     if (bind) await socket.bind(endpoint);
     else socket.connect(endpoint);
     return new Pub(socket);

@@ -112,6 +112,8 @@ export class JsonParseError extends SyntaxError {
 const NUMBER_TOKEN = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const INTEGER_TOKEN = /^-?(?:0|[1-9]\d*)$/;
 const MAX_DEPTH = 1000;
+const STRING_SPECIAL = /["\\\x00-\x1f]/g;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
 
 /**
  * Parse JSON the way Python's `json.loads` does (accepts `NaN`/`Infinity`/`-Infinity`, the last of
@@ -223,51 +225,52 @@ class Parser {
 
   string(): string {
     const s = this.s;
-    let i = this.pos + 1;
-    let chunkStart = i;
+    let chunkStart = this.pos + 1;
     let out = "";
     for (;;) {
+      STRING_SPECIAL.lastIndex = chunkStart;
+      const m = STRING_SPECIAL.exec(s);
+      if (m === null) {
+        this.pos = s.length;
+        return this.fail("Unterminated string");
+      }
+      const i = m.index;
       const c = s.charCodeAt(i);
       if (c === 0x22) {
-        out += s.slice(chunkStart, i);
         this.pos = i + 1;
-        return out;
+        return out === "" ? s.slice(chunkStart, i) : out + s.slice(chunkStart, i);
       }
-      if (c === 0x5c) {
-        out += s.slice(chunkStart, i);
-        const e = s.charCodeAt(i + 1);
-        switch (e) {
-          case 0x22: out += '"'; break;
-          case 0x5c: out += "\\"; break;
-          case 0x2f: out += "/"; break;
-          case 0x62: out += "\b"; break;
-          case 0x66: out += "\f"; break;
-          case 0x6e: out += "\n"; break;
-          case 0x72: out += "\r"; break;
-          case 0x74: out += "\t"; break;
-          case 0x75: {
-            const hex = s.slice(i + 2, i + 6);
-            if (!/^[0-9a-fA-F]{4}$/.test(hex)) {
-              this.pos = i;
-              this.fail("Invalid \\uXXXX escape");
-            }
-            out += String.fromCharCode(parseInt(hex, 16));
-            i += 4;
-            break;
-          }
-          default:
-            this.pos = i;
-            this.fail(Number.isNaN(e) ? "Unterminated string" : "Invalid \\escape");
-        }
-        i += 2;
-        chunkStart = i;
-        continue;
-      }
-      if (c < 0x20 || Number.isNaN(c)) {
+      if (c !== 0x5c) {
         this.pos = i;
-        this.fail(Number.isNaN(c) ? "Unterminated string" : "Invalid control character");
+        return this.fail("Invalid control character");
       }
-      i++;
+      out += s.slice(chunkStart, i);
+      const e = s.charCodeAt(i + 1);
+      let next = i + 2;
+      switch (e) {
+        case 0x22: out += '"'; break;
+        case 0x5c: out += "\\"; break;
+        case 0x2f: out += "/"; break;
+        case 0x62: out += "\b"; break;
+        case 0x66: out += "\f"; break;
+        case 0x6e: out += "\n"; break;
+        case 0x72: out += "\r"; break;
+        case 0x74: out += "\t"; break;
+        case 0x75: {
+          const hex = s.slice(i + 2, i + 6);
+          if (!HEX4.test(hex)) {
+            this.pos = i;
+            this.fail("Invalid \\uXXXX escape");
+          }
+          out += String.fromCharCode(parseInt(hex, 16));
+          next = i + 6;
+          break;
+        }
+        default:
+          this.pos = i;
+          this.fail(Number.isNaN(e) ? "Unterminated string" : "Invalid \\escape");
+      }
+      chunkStart = next;
     }
   }
 
@@ -390,6 +393,7 @@ function jsNumberText(n: number): string {
 }
 
 const NEEDS_ESCAPE = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/;
+const NEEDS_ESCAPE_G = /[^\x20-\x21\x23-\x5b\x5d-\x7e]/g;
 const SHORT_ESCAPES: Record<number, string> = {
   0x22: '\\"',
   0x5c: "\\\\",
@@ -405,13 +409,13 @@ export function pythonStringLiteral(s: string): string {
   if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
   let out = '"';
   let chunkStart = 0;
-  for (let i = 0; i < s.length; i++) {
+  NEEDS_ESCAPE_G.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = NEEDS_ESCAPE_G.exec(s)) !== null) {
+    const i = m.index;
     const c = s.charCodeAt(i);
-    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(chunkStart, i);
-    const short = SHORT_ESCAPES[c];
     // UTF-16 code units: a non-BMP character comes out as its surrogate pair, as in Python.
-    out += short ?? `\\u${c.toString(16).padStart(4, "0")}`;
+    out += s.slice(chunkStart, i) + (SHORT_ESCAPES[c] ?? `\\u${c.toString(16).padStart(4, "0")}`);
     chunkStart = i + 1;
   }
   return `${out}${s.slice(chunkStart)}"`;

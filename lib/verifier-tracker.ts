@@ -110,23 +110,19 @@ const BODY_KEY = "(body)";
 const NO_KEYS: readonly string[] = Object.freeze([]);
 const NO_HASHES: readonly number[] = Object.freeze([]);
 
-// Entry states.
-const PENDING = 0; // one side seen, linked in the arrival list
-const READY = 1; // both sides seen, waiting for match()
-const SETTLED = 2; // matched, reported missing or evicted: kept in the recent ring only
-
-// What happened to a settled entry decides how a later copy counts.
+// A settled id (matched, reported missing, evicted) stays in the map as a small
+// integer, `ring slot * 8 + what happened`, so its Entry dies young; what happened
+// decides how a later copy counts.
 const R_MATCHED = 0;
 const R_MISSING_FROM_AMQP = 1; // reported: only received in ZeroMQ
 const R_MISSING_FROM_ZMQ = 2; // reported: only received in AMQP
 const R_EVICTED_ZMQ = 3; // ZeroMQ copy evicted by overflow
 const R_EVICTED_AMQP = 4; // AMQP copy evicted by overflow
 
+/** A live id: one side seen (linked in the arrival list), or both (waiting for match()). */
 class Entry {
   prev: Entry | undefined = undefined;
   next: Entry | undefined = undefined;
-  state = PENDING;
-  settledAs = R_MATCHED;
   zId: string | undefined = undefined;
   zTopic = "";
   zAt = 0;
@@ -147,15 +143,15 @@ export class VerifierTracker {
   readonly maxPending: number;
   readonly maxRecent: number;
 
-  /** Live entries (pending, ready) and settled ones, by stripped id: one lookup per message. */
-  private readonly entries = new Map<string, Entry>();
+  /** Live entries and settled ids (a number, see R_*), by stripped id: one lookup per message. */
+  private readonly entries = new Map<string, Entry | number>();
   private live = 0;
   private head: Entry | undefined = undefined; // oldest one-sided entry
   private tail: Entry | undefined = undefined;
   private ready: Entry[] = [];
   private carried: MismatchFinding[] = [];
-  /** Ring of settled entries; overwriting a slot forgets that entry. */
-  private readonly recent: (Entry | undefined)[];
+  /** Ring of settled ids; overwriting a slot forgets that id. */
+  private readonly recent: (string | undefined)[];
   private recentNext = 0;
 
   private readonly delays = new DelayHistogram();
@@ -185,15 +181,18 @@ export class VerifierTracker {
   /** A fedmsg envelope from ZeroMQ: its msg_id, topic and `msg`. */
   seenZmq(id: string, topic: string, msg: unknown, at: number): void {
     const key = stripYearPrefix(id);
-    let e = this.entries.get(key);
-    if (e === undefined) {
+    const found = this.entries.get(key);
+    let e: Entry;
+    if (found === undefined) {
       e = this.add(key, at);
-    } else if (e.state === SETTLED) {
-      this.settledAgain(e, "zmq");
+    } else if (typeof found === "number") {
+      this.settledAgain(key, found, "zmq");
       return;
-    } else if (e.zId !== undefined) {
+    } else if (found.zId !== undefined) {
       this.counts.duplicatesZmq++;
       return;
+    } else {
+      e = found;
     }
     digest(msg);
     e.zId = id;
@@ -208,15 +207,18 @@ export class VerifierTracker {
   /** An AMQP delivery: its message_id, routing key and decoded JSON body. */
   seenAmqp(id: string, topic: string, body: unknown, at: number): void {
     const key = stripYearPrefix(id);
-    let e = this.entries.get(key);
-    if (e === undefined) {
+    const found = this.entries.get(key);
+    let e: Entry;
+    if (found === undefined) {
       e = this.add(key, at);
-    } else if (e.state === SETTLED) {
-      this.settledAgain(e, "amqp");
+    } else if (typeof found === "number") {
+      this.settledAgain(key, found, "amqp");
       return;
-    } else if (e.aId !== undefined) {
+    } else if (found.aId !== undefined) {
       this.counts.duplicatesAmqp++;
       return;
+    } else {
+      e = found;
     }
     digest(body);
     e.aId = id;
@@ -277,8 +279,8 @@ export class VerifierTracker {
   // --- internals ---------------------------------------------------------
 
   /** A copy of an id settled earlier: counted, never tracked again. */
-  private settledAgain(e: Entry, side: Side): void {
-    const kind = e.settledAs;
+  private settledAgain(key: string, settled: number, side: Side): void {
+    const kind = settled & 7;
     const seenBefore =
       kind === R_MATCHED ||
       (side === "zmq" ? kind === R_MISSING_FROM_AMQP || kind === R_EVICTED_ZMQ : kind === R_MISSING_FROM_ZMQ || kind === R_EVICTED_AMQP);
@@ -293,7 +295,7 @@ export class VerifierTracker {
       // sides; content and delay are unknown.
       this.counts.matched++;
     }
-    e.settledAs = R_MATCHED;
+    if (kind !== R_MATCHED) this.entries.set(key, settled - kind + R_MATCHED);
   }
 
   private add(key: string, at: number): Entry {
@@ -325,22 +327,20 @@ export class VerifierTracker {
 
   private complete(e: Entry): void {
     this.unlink(e);
-    e.state = READY;
     this.ready.push(e);
   }
 
   /** Out of the live set into the recent ring; the ring slot's previous entry is forgotten. */
   private settle(e: Entry, kind: number): void {
-    e.state = SETTLED;
-    e.settledAs = kind;
-    // Only the kind matters from now on: drop what the content check needed.
-    e.zKeys = e.aKeys = NO_KEYS;
-    e.zKeyHashes = e.aKeyHashes = NO_HASHES;
     this.live--;
     const slot = this.recentNext;
     const old = this.recent[slot];
-    if (old !== undefined && this.entries.get(old.key) === old) this.entries.delete(old.key);
-    this.recent[slot] = e;
+    if (old !== undefined) {
+      const v = this.entries.get(old);
+      if (typeof v === "number" && v >>> 3 === slot) this.entries.delete(old);
+    }
+    this.recent[slot] = e.key;
+    this.entries.set(e.key, slot * 8 + kind);
     this.recentNext = slot + 1 === this.recent.length ? 0 : slot + 1;
   }
 

@@ -42,14 +42,21 @@ function required<S extends Schema.Top>(schema: S, hint: KeyHint): S["Rebuild"] 
 }
 
 /**
- * A key that may be left out; `value` (an encoded value, so nested defaults
- * apply to it too) takes its place. Nested objects default to `{}`, which is
- * how defaults merge deeply: `buffer: { overflow: spool, spool_dir: … }` keeps
- * the default `max_messages` and `max_bytes`.
+ * A key that may be left out; `value` (written as in a manifest, so nested
+ * defaults apply to it too) takes its place. Nested objects default to `{}`,
+ * which is how defaults merge deeply: `buffer: { overflow: spool, spool_dir: … }`
+ * keeps the default `max_messages` and `max_bytes`.
+ *
+ * The default is given on the decoded side (withDecodingDefaultTypeKey) so a
+ * value that is present is decoded by `schema` itself, checks included; the
+ * encoded-side variant would first match the bare encoded shape and report its
+ * issues without the struct-level checks and key annotations.
  */
-function withDefault<S extends Schema.Top>(schema: S, value: S["Encoded"], hint: KeyHint) {
-  const defaulted = Schema.withDecodingDefaultKey<S>(Effect.succeed(value))(schema);
-  return defaulted.annotateKey({ ...hint, default: defaulted.Type });
+function withDefault<S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, value: S["Encoded"], hint: KeyHint) {
+  const decodedDefault: S["Type"] = Schema.decodeUnknownSync(schema)(value);
+  // A fresh copy per manifest: a caller changing its manifest must not change the next one's defaults.
+  const defaulted = Schema.withDecodingDefaultTypeKey<S>(Effect.sync(() => structuredClone(decodedDefault)))(schema);
+  return defaulted.annotateKey({ ...hint, default: decodedDefault });
 }
 
 /** The check annotations: what a valid value looks like, and optionally how to fix one. */
@@ -500,7 +507,7 @@ function substitute(
     const replaced = body.replace(ENV_REFERENCE, (match: string, inner: string | undefined) => {
       if (match === "$${") return "${";
       if (inner === undefined) {
-        errors.push(`line ${lineNo}: "${line.trim()}" opens "\${" without a closing "}"; write \${NAME} or \${NAME:-default}, or $\${ for a literal \${`);
+        errors.push(`line ${lineNo}: "${redactText(line.trim())}" opens "\${" without a closing "}"; write \${NAME} or \${NAME:-default}, or $\${ for a literal \${`);
         return match;
       }
       const sep = inner.indexOf(":-");
@@ -551,9 +558,9 @@ function isRecord(u: unknown): u is Record<string, unknown> {
   return typeof u === "object" && u !== null && !Array.isArray(u);
 }
 
-/** A value as an error message shows it: short, and never a whole nested structure. */
+/** A value as an error message shows it: short, credentials masked, never a whole nested structure. */
 function render(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === "string") return JSON.stringify(redactText(value.length > 80 ? `${value.slice(0, 77)}...` : value));
   if (value === null) return "null";
   if (value === undefined) return "nothing";
   if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";
@@ -961,7 +968,7 @@ function defaultEnv(): Record<string, string | undefined> {
 export function parseManifest(text: string, options: ParseManifestOptions): ParseManifestResult {
   const { file } = options;
   const substituted = substitute(text, options.env ?? defaultEnv());
-  const envErrors = substituted.errors.map((e) => redactText(`${file}: ${e}`));
+  const envErrors = substituted.errors.map((e) => `${file}: ${e}`);
   const unresolved = substituted.unresolved;
 
   const lines = new LineCounter();
@@ -998,7 +1005,7 @@ export function parseManifest(text: string, options: ParseManifestOptions): Pars
     .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.order - b.order);
   const schemaErrors: string[] = [];
   for (const p of located) {
-    const message = redactText(`${file}: ${formatPath(p.path)}: ${p.what}${p.line === undefined ? "" : ` (line ${p.line})`}; ${p.fix}`);
+    const message = `${file}: ${formatPath(p.path)}: ${p.what}${p.line === undefined ? "" : ` (line ${p.line})`}; ${p.fix}`;
     if (seen.has(message)) continue;
     seen.add(message);
     schemaErrors.push(message);

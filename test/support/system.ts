@@ -1,0 +1,58 @@
+// Test support: start a manifest's actor system on given transports, and stop it.
+import { createActor, waitFor, type AnyActorRef } from "xstate";
+import { parseManifest, type Manifest } from "../../schema/manifest.ts";
+import { provideSystem } from "../../actors/index.ts";
+import { planSystem, type PlanOptions } from "../../lib/plan.ts";
+import { memoryLogger } from "../../lib/log.ts";
+import { stateString } from "../../lib/status.ts";
+import type { Transports } from "../../actors/transport.ts";
+import type { SystemContext } from "../../machines/system.ts";
+
+export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672/%2F";
+
+export function manifestOf(raw: Record<string, unknown>): Manifest {
+  const result = parseManifest(JSON.stringify(raw), { file: "(test)", env: {} });
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  return result.manifest;
+}
+
+export function startSystem(raw: Record<string, unknown>, transports: Transports, options: Partial<PlanOptions> = {}) {
+  const logger = memoryLogger();
+  const manifest = manifestOf(raw);
+  const system = createActor(provideSystem(transports), { input: planSystem(manifest, { logger, ...options }) });
+  system.start();
+  const ref = (id: string): AnyActorRef => {
+    const found = (system.getSnapshot().context as SystemContext).refs[id];
+    if (!found) throw new Error(`no actor ${id}`);
+    return found;
+  };
+  return {
+    system,
+    logger,
+    ref,
+    /** Waits until actor `id` is in a state whose dotted name starts with `state`. */
+    async until(id: string, state: string, timeout = 10_000) {
+      await waitFor(ref(id), (s) => stateString(s.value).startsWith(state), { timeout });
+    },
+    async stop(timeout = 15_000) {
+      system.send({ type: "STOP" });
+      await waitFor(system, (s) => s.status === "done", { timeout });
+    },
+  };
+}
+
+/** Resolves when `check` holds, polling every 20 ms; rejects with `what` after `timeout`. */
+export async function eventually(check: () => boolean, what: string, timeout = 15_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeout) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A free-enough loopback port for a ZeroMQ endpoint in this run. */
+export function freePort(): number {
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+export const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
