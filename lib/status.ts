@@ -64,10 +64,11 @@ function countersOf(snapshot: Inspectable): Record<string, number> {
 export function describeActor(id: string, ref: AnyActorRef): ActorInfo {
   const snapshot = ref.getSnapshot() as Inspectable;
   const children = Object.entries(snapshot.children ?? {})
-    .filter((entry): entry is [string, AnyActorRef] => entry[1] !== undefined)
+    // Named actors only (`zmq:…`, `amqp:…:n`); invoked helpers are internals.
+    .filter((entry): entry is [string, AnyActorRef] => entry[1] !== undefined && entry[0].includes(":"))
     .map(([childId, child]) => describeActor(childId, child));
   const logic = (ref as unknown as { logic?: { id?: string } }).logic;
-  return { id, machine: logic?.id ?? "callback", state: stateString(snapshot.value), status: snapshot.status, counters: countersOf(snapshot), children };
+  return { id, machine: logic?.id ?? "callback", state: stateString(snapshot.value) || snapshot.status, status: snapshot.status, counters: countersOf(snapshot), children };
 }
 
 /** The final line of each bridge and verifier, as operators grep for it. */

@@ -47,6 +47,10 @@ export const amqpToZmqMachine = setup({
   guards: {
     drained: ({ context }) => context.link.pending === 0,
   },
+  actions: {
+    // A stats counter, not context: bumped in place like the data-plane counters.
+    countReconnect: ({ context }) => void context.stats.reconnects++,
+  },
   delays: {
     drainTimeout: ({ context }) => context.input.drainTimeoutMs,
   },
@@ -110,7 +114,7 @@ export const amqpToZmqMachine = setup({
       },
     },
     forwarding: {
-      on: { "CHANNEL.DOWN": "backpressured", "CHANNEL.SATURATED": "backpressured" },
+      on: { "CHANNEL.DOWN": { target: "backpressured", actions: "countReconnect" }, "CHANNEL.SATURATED": "backpressured" },
     },
     backpressured: {
       on: { "CHANNEL.READY": "forwarding" },

@@ -42,6 +42,12 @@ function isDone(ref: AnyActorRef | undefined) {
   return !ref || ref.getSnapshot().status !== "active";
 }
 
+/** Bridges forward, verifiers collect: past their start. */
+function isReady(ref: AnyActorRef | undefined) {
+  const value = ref?.getSnapshot().value;
+  return value !== undefined && value !== "starting";
+}
+
 export const systemMachine = setup({
   types: {
     input: {} as SystemInput,
@@ -64,6 +70,20 @@ export const systemMachine = setup({
     },
     childrenDone: ({ context }) => context.children.every((c) => isDone(context.refs[c.id])),
     connectionsDone: ({ context }) => context.connections.every((c) => isDone(context.refs[c.id])),
+    topologyReady: ({ context }) =>
+      context.children.every((c) => c.src === "publisher" || isReady(context.refs[c.id])),
+  },
+  actions: {
+    spawnPublishers: assign({
+      refs: ({ context, spawn }) => {
+        const connections = Object.fromEntries(context.connections.map((c) => [c.id, context.refs[c.id]!]));
+        const refs = { ...context.refs };
+        for (const plan of context.children) {
+          if (plan.src === "publisher") refs[plan.id] = spawn(plan.src, { id: plan.id, systemId: plan.id, input: plan.input(connections) as never });
+        }
+        return refs;
+      },
+    }),
   },
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
@@ -79,6 +99,7 @@ export const systemMachine = setup({
         refs[plan.id] = connections[plan.id] = spawn(plan.src, { id: plan.id, systemId: plan.id, input: plan.input({}) as never });
       }
       for (const plan of context.children) {
+        if (plan.src === "publisher") continue;
         refs[plan.id] = spawn(plan.src, { id: plan.id, systemId: plan.id, input: plan.input(connections) as never });
       }
       return refs;
@@ -87,6 +108,15 @@ export const systemMachine = setup({
   initial: "running",
   states: {
     running: {
+      initial: "starting",
+      states: {
+        /** Traffic sources start once every bridge and verifier can take traffic. */
+        starting: {
+          always: { guard: "topologyReady", target: "up", actions: "spawnPublishers" },
+          after: { 100: { target: "starting", reenter: true } },
+        },
+        up: {},
+      },
       on: {
         STOP: "draining",
         "xstate.error.actor.*": [

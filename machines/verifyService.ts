@@ -35,7 +35,7 @@ export const verifyServiceMachine = setup({
   types: {
     input: {} as VerifyServiceInput,
     context: {} as VerifyServiceContext,
-    events: {} as { type: "STOP" } | { type: "xstate.done.actor.core"; output: VerifierSummary } | { type: `CHANNEL.${string}` },
+    events: {} as { type: "STOP" } | { type: "xstate.done.actor.core"; output: VerifierSummary } | { type: "CHANNEL.READY" } | { type: "CHANNEL.SATURATED" } | { type: "CHANNEL.DOWN"; error?: string },
   },
   actors: { core: verifierMachine, zmqSocket: zmqSocketMachine, channel: amqpChannelMachine },
 }).createMachine({
@@ -64,18 +64,24 @@ export const verifyServiceMachine = setup({
       }),
     };
   }),
-  initial: "collecting",
+  initial: "starting",
+  on: { STOP: ".draining" },
   states: {
-    collecting: {
-      on: { STOP: "draining" },
+    /** Until the queue is bound: before that, AMQP-side messages cannot be seen. */
+    starting: {
+      on: { "CHANNEL.READY": "collecting" },
     },
+    collecting: {},
     draining: {
       entry: ({ context }) => {
         context.socket?.send({ type: "STOP" });
         context.channel?.send({ type: "STOP" });
         context.core?.send({ type: "STOP" });
       },
-      on: { "xstate.done.actor.core": { target: "stopped", actions: assign({ finalSummary: ({ event }) => event.output }) } },
+      on: {
+        "xstate.done.actor.core": { target: "stopped", actions: assign({ finalSummary: ({ event }) => event.output }) },
+        STOP: {},
+      },
       after: { 5000: "stopped" },
     },
     stopped: { type: "final" },

@@ -78,6 +78,10 @@ export const zmqToAmqpMachine = setup({
   guards: {
     drained: ({ context }) => context.buffer.size === 0,
   },
+  actions: {
+    // A stats counter, not context: bumped in place like the data-plane counters.
+    countReconnect: ({ context }) => void context.stats.reconnects++,
+  },
   delays: {
     drainTimeout: ({ context }) => context.input.drainTimeoutMs,
   },
@@ -123,7 +127,7 @@ export const zmqToAmqpMachine = setup({
       on: { "CHANNEL.READY": "forwarding" },
     },
     forwarding: {
-      on: { "CHANNEL.SATURATED": "backpressured", "CHANNEL.DOWN": "backpressured" },
+      on: { "CHANNEL.SATURATED": "backpressured", "CHANNEL.DOWN": { target: "backpressured", actions: "countReconnect" } },
     },
     backpressured: {
       on: { "CHANNEL.READY": "forwarding" },

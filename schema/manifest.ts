@@ -635,7 +635,9 @@ function describe(ast: SchemaAST.AST): string {
     case "Arrays":
       return "a list";
     case "Objects":
-      return ast.propertySignatures.length === 0 ? "a mapping of names to settings" : "a mapping";
+      return ast.propertySignatures.length === 0
+        ? "a mapping of names to settings"
+        : `a mapping with keys ${ast.propertySignatures.map((p) => String(p.name)).join(", ")}`;
     default:
       return ast._tag;
   }
@@ -671,7 +673,7 @@ function genericFix(path: ReadonlyArray<Segment>, here: SchemaAST.AST | undefine
   const hint = keyHint(here);
   if (hint.fix !== undefined) return hint.fix;
   const key = path[path.length - 1];
-  if (hint.example !== undefined && typeof key === "string") return `write ${expected}, e.g. ${key}: ${hint.example}`;
+  if (hint.example !== undefined && typeof key === "string") return `write e.g. ${key}: ${hint.example}`;
   return `write ${expected}`;
 }
 
@@ -743,8 +745,11 @@ function collectIssues(
       let fix = genericFix(path, here, expected);
       if (issue.ast._tag === "Number" && typeof input === "string" && input.trim() !== "" && Number.isFinite(Number(input))) {
         fix = `remove the quotes: write ${input.trim()}, not ${JSON.stringify(input)}`;
-      } else if (input === null && issue.ast._tag === "Objects") {
-        fix = `give ${typeof key === "string" ? key : "it"} its keys, or remove the line to take the defaults`;
+      } else if (input === null && issue.ast._tag === "Objects" && typeof key === "string") {
+        const hint = keyHint(here);
+        fix = here?.context?.annotations?.default !== undefined
+          ? `give ${key} its keys, or remove the line to take the defaults`
+          : `give ${key} its keys${hint.example === undefined ? "" : `, e.g. ${key}: ${hint.example}`}`;
       }
       out.push({ path, what: `expected ${expected}, got ${render(input)}`, fix, input });
       return;
@@ -789,9 +794,9 @@ function collectIssues(
         collectIssues(issue.issues[0], path, here, undefined, out, check);
         return;
       }
-      const expected = described ?? describe(union);
+      const expected = described ?? (kinds !== undefined ? `a mapping with kind: one of ${kinds.join(", ")}` : describe(union));
       let fix = stringAnnotation(union.annotations, "fix") ?? genericFix(path, here, expected);
-      if (kinds !== undefined) fix = `write a mapping with kind: one of ${kinds.join(", ")}`;
+      if (kinds !== undefined) fix = "write a mapping with name, kind and the settings of that kind (see docs/manifest.md)";
       if (typeof input === "string" && union.types.every((t) => t._tag === "Literal")) {
         const suggestion = closest(input, union.types.map(describe));
         if (suggestion !== undefined) fix = `did you mean ${suggestion}? (${expected})`;
@@ -900,7 +905,7 @@ function crossCheck(raw: unknown): Problem[] {
     if (earlier === undefined) return;
     out.push({
       path: binder.path,
-      what: `${JSON.stringify(binder.endpoint)} is already bound by ${formatPath(earlier.path.slice(0, 2))} (${earlier.endpoint}); two sockets cannot bind one address`,
+      what: `${JSON.stringify(binder.endpoint)} is already bound by ${formatPath(earlier.path.slice(0, 2))} (${earlier.endpoint}), and two sockets cannot bind one address`,
       fix: "give one of them another port, or set zmq.remote_publish: true on the bridge to connect to a relay instead",
       input: binder.endpoint,
     });

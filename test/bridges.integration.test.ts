@@ -126,7 +126,7 @@ describe("amqp_to_zmq on RabbitMQ", () => {
     void (async () => {
       for await (const [t, b] of sub) frames.push([t!.toString(), b!.toString()]);
     })().catch(() => {});
-    const publish = (routingKey: string, body: unknown, messageId: string | undefined, headers: Record<string, unknown> = {}) =>
+    const publish = (routingKey: string, body: unknown, messageId: string | undefined, headers: Record<string, string | number | boolean> = {}) =>
       ch.basicPublish(exchange, routingKey, JSON.stringify(body), { messageId, contentType: "application/json", headers });
     try {
       await run.until("amqp_to_zmq:out", "forwarding");

@@ -187,7 +187,14 @@ describe("verifier: content", () => {
     h.amqp(uuid(2), "text");
     h.zmq(uuid(3), {});
     h.amqp(uuid(3), { a: 1 });
+    h.amqp(uuid(4), {});
+    h.zmq(uuid(4), {});
+    h.amqp(uuid(5), [1, { b: 2, c: 3 }]);
+    h.zmq(uuid(5), [1, { c: 3, b: 2 }]);
+    h.amqp(uuid(6), null);
+    h.zmq(uuid(6), null);
     h.advance(1_000);
+    assert.equal(h.tracker().summary().matched, 6);
     assert.deepEqual(
       h.findings.map((f) => [f.id, (f as MismatchFinding).keys]),
       [
