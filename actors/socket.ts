@@ -16,7 +16,8 @@ export function zmqSocketLogic(transport: ZmqTransport) {
 
     if (spec.mode === "sub") {
       let high = false;
-      transport.subscribe(spec.endpoints, spec.topics).then(
+      // No topics means every topic: the empty prefix, as ZeroMQ spells it.
+      transport.subscribe(spec.endpoints, spec.topics.length ? spec.topics : [""]).then(
         (sub) => {
           if (closed) return sub.close();
           socket = sub;

@@ -38,8 +38,7 @@ class Sub implements ZmqSubscriber {
   constructor(endpoints: readonly string[], topics: readonly string[]) {
     observe(this.socket, () => this.onEvent);
     for (const endpoint of endpoints) this.socket.connect(endpoint);
-    if (topics.length === 0) this.socket.subscribe();
-    else this.socket.subscribe(...topics);
+    this.socket.subscribe(...topics);
     void this.receive();
   }
 

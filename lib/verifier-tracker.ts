@@ -4,20 +4,24 @@
 // report). No XState, no I/O, no timers: the verifier machine calls match() and
 // sweep() on its own schedule and passes the times in.
 //
-// Bounded and O(1) per message:
-// - pending: a Map by stripped id plus an intrusive doubly linked list of the
-//   one-sided entries in arrival order. The list (not Map iteration order) finds
-//   the oldest: evicting `map.keys().next()` repeatedly is O(n) per call in V8
-//   (deleted slots stay at the front until a rehash) — 67 s for 1M evictions at a
-//   100k cap, measured.
-// - at most `maxPending` entries; past that the oldest one-sided entry is evicted
-//   and counted as overflow.
-// - a ring of recently settled ids (matched, reported missing, evicted), also
-//   capped, so a late copy of a settled message is counted, never re-reported.
-// - bodies are not kept: each side keeps a 53-bit hash of the canonical JSON of
-//   the body (key order irrelevant) and, to say which keys differ, its sorted
-//   top-level keys with one hash each.
+// Bounded and O(1) per message (one Map lookup per message):
+// - live entries: a Map by stripped id plus an intrusive doubly linked list of
+//   the one-sided entries in arrival order. The list (not Map iteration order)
+//   finds the oldest: evicting `map.keys().next()` repeatedly is O(n) per call in
+//   V8 (deleted slots stay at the front until a rehash) — 67 s for 1M evictions
+//   at a 100k cap, measured.
+// - at most `maxPending` live entries; past that the oldest one-sided entry is
+//   evicted and counted as overflow.
+// - settled ids (matched, reported missing, evicted) stay in the same Map as a
+//   small integer, their slot in a ring of `maxRecent`, so a late copy is
+//   counted, never re-reported; overwriting a ring slot forgets that id. The Map
+//   never holds more than maxPending + maxRecent ids.
+// - bodies are not kept: the first copy keeps a 53-bit hash of its JSON value
+//   (key order irrelevant) and, to say which keys differ, its top-level keys with
+//   one hash each; the second copy is only hashed, and diffed on a mismatch.
 // - delays go into a fixed log-scale histogram.
+// Memory, measured (Node 20, 820-byte fedmsg bodies, strings from JSON.parse):
+// ~620 B per live entry, ~135 B per remembered settled id.
 import { stripYearPrefix } from "../schema/convert.ts";
 
 export type Side = "zmq" | "amqp";
@@ -50,7 +54,7 @@ export interface MismatchFinding {
   topic: string;
   /** Arrival time of the first copy, ISO 8601 UTC. */
   at: string;
-  /** Top-level body keys whose values differ (or that only one side has); `(body)` when either body is not a JSON object. */
+  /** Top-level body keys (sorted) whose values differ or that only one side has; `(body)` when either body is not a JSON object. */
   keys: string[];
   /** Present when the ZeroMQ topic and the AMQP routing key differ. */
   topics?: { zmq: string; amqp: string };
@@ -170,6 +174,8 @@ export class VerifierTracker {
     this.windowMs = positive("windowMs", options.windowMs ?? DEFAULT_WINDOW_MS);
     this.maxPending = positive("maxPending", options.maxPending ?? DEFAULT_MAX_PENDING);
     this.maxRecent = positive("maxRecent", options.maxRecent ?? this.maxPending);
+    // Settled ids are stored as `slot * 8 + kind` and read back with `>>> 3`.
+    if (this.maxRecent > 2 ** 28) throw new RangeError(`VerifierTracker: maxRecent must be at most ${2 ** 28}, got ${this.maxRecent}`);
     this.recent = new Array(this.maxRecent).fill(undefined);
   }
 

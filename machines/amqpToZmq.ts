@@ -117,7 +117,7 @@ export const amqpToZmqMachine = setup({
       on: { "CHANNEL.DOWN": { target: "backpressured", actions: "countReconnect" }, "CHANNEL.SATURATED": "backpressured" },
     },
     backpressured: {
-      on: { "CHANNEL.READY": "forwarding" },
+      on: { "CHANNEL.READY": "forwarding", "CHANNEL.DOWN": { actions: "countReconnect" } },
     },
     draining: {
       // Stop consuming; deliveries already on the socket get their acks, within a bound.

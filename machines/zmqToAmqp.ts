@@ -130,7 +130,7 @@ export const zmqToAmqpMachine = setup({
       on: { "CHANNEL.SATURATED": "backpressured", "CHANNEL.DOWN": { target: "backpressured", actions: "countReconnect" } },
     },
     backpressured: {
-      on: { "CHANNEL.READY": "forwarding" },
+      on: { "CHANNEL.READY": "forwarding", "CHANNEL.DOWN": { actions: "countReconnect" } },
     },
     draining: {
       // Intake stops first; what is buffered gets its confirms, within a bound.

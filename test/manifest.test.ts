@@ -284,6 +284,11 @@ describe("parseManifest errors", () => {
     assert.match(error, /unknown key "verifier".*; rename it to verifiers \(valid keys here: brokers, bridges, verifiers, publishers, supervision, shutdown, http\)/);
   });
 
+  it("suggests the key a swapped-letters typo meant", () => {
+    const error = errorAt(errorsOf("brokers:\n  main:\n    url: amqp://x/%2F\n    tsl: {}\n"), "brokers.main.tsl");
+    assert.match(error, /unknown key "tsl" \(line 4\); rename it to tls \(valid keys here: url, heartbeat, max_attempts, tls\)/);
+  });
+
   it("tells to remove the quotes around a number", () => {
     const error = errorAt(errorsOf(`${MINIMAL}    window: "500"\n`), "bridges[0].window");
     assert.match(error, /got "500".*; remove the quotes: write 500/);

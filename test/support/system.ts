@@ -1,5 +1,5 @@
 // Test support: start a manifest's actor system on given transports, and stop it.
-import { createActor, waitFor, type AnyActorRef } from "xstate";
+import { createActor, waitFor, type AnyActorLogic, type AnyActorRef, type SimulatedClock } from "xstate";
 import { parseManifest, type Manifest } from "../../schema/manifest.ts";
 import { provideSystem } from "../../actors/index.ts";
 import { planSystem, type PlanOptions } from "../../lib/plan.ts";
@@ -16,10 +16,20 @@ export function manifestOf(raw: Record<string, unknown>): Manifest {
   return result.manifest;
 }
 
-export function startSystem(raw: Record<string, unknown>, transports: Transports, options: Partial<PlanOptions> = {}) {
+export interface StartOptions extends Partial<PlanOptions> {
+  /** XState's SimulatedClock, so every timer of every machine is driven by the test. */
+  clock?: SimulatedClock;
+  /** Replaces some of the root's child logic (e.g. a child that crashes). */
+  actors?: Record<string, AnyActorLogic>;
+}
+
+export function startSystem(raw: Record<string, unknown>, transports: Transports, options: StartOptions = {}) {
   const logger = memoryLogger();
   const manifest = manifestOf(raw);
-  const system = createActor(provideSystem(transports), { input: planSystem(manifest, { logger, ...options }) });
+  const { clock, actors, ...plan } = options;
+  const machine = actors ? provideSystem(transports).provide({ actors: actors as never }) : provideSystem(transports);
+  const now = clock ? () => clock.now() : undefined;
+  const system = createActor(machine, { input: planSystem(manifest, { logger, now, ...plan }), clock });
   system.start();
   const ref = (id: string): AnyActorRef => {
     const found = (system.getSnapshot().context as SystemContext).refs[id];
