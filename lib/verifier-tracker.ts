@@ -485,7 +485,15 @@ function hashChars(tag: number, s: string): void {
   let b = Math.imul(SEED2 ^ tag, M2);
   a = Math.imul(a ^ s.length, M1);
   b = Math.imul(b ^ s.length, M2);
-  for (let i = 0; i < s.length; i++) {
+  // Two UTF-16 units per step (the length is already mixed in, so the tail is unambiguous).
+  const last = s.length - 1;
+  let i = 0;
+  for (; i < last; i += 2) {
+    const c = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+    a = Math.imul(a ^ c, M1);
+    b = Math.imul(b ^ c, M2);
+  }
+  if (i === last) {
     const c = s.charCodeAt(i);
     a = Math.imul(a ^ c, M1);
     b = Math.imul(b ^ c, M2);
@@ -501,7 +509,14 @@ function hashTag(tag: number, x: number): void {
 function hashMember(key: string, value: unknown): void {
   let a = Math.imul(Math.imul(SEED1 ^ T_MEMBER, M1) ^ key.length, M1);
   let b = Math.imul(Math.imul(SEED2 ^ T_MEMBER, M2) ^ key.length, M2);
-  for (let i = 0; i < key.length; i++) {
+  const last = key.length - 1;
+  let i = 0;
+  for (; i < last; i += 2) {
+    const c = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 16);
+    a = Math.imul(a ^ c, M1);
+    b = Math.imul(b ^ c, M2);
+  }
+  if (i === last) {
     const c = key.charCodeAt(i);
     a = Math.imul(a ^ c, M1);
     b = Math.imul(b ^ c, M2);

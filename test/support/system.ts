@@ -29,7 +29,7 @@ export function startSystem(raw: Record<string, unknown>, transports: Transports
   const { clock, actors, ...plan } = options;
   const machine = actors ? provideSystem(transports).provide({ actors: actors as never }) : provideSystem(transports);
   const now = clock ? () => clock.now() : undefined;
-  const system = createActor(machine, { input: planSystem(manifest, { logger, now, ...plan }), clock });
+  const system = createActor(machine, { input: planSystem(manifest, { logger, now, ...plan }), ...(clock ? { clock } : {}) });
   system.start();
   const ref = (id: string): AnyActorRef => {
     const found = (system.getSnapshot().context as SystemContext).refs[id];
