@@ -5,6 +5,7 @@ import { createActor, type AnyActorRef } from "xstate";
 import type { Manifest } from "../schema/manifest.ts";
 import type { Transports } from "./transport.ts";
 import { provideSystem } from "./index.ts";
+import { signatureHooks } from "./signatures.ts";
 import { planSystem, type PlanOptions } from "../lib/plan.ts";
 import { describeActor, summaryLines, type ActorInfo } from "../lib/status.ts";
 import type { SystemContext } from "../machines/system.ts";
@@ -35,7 +36,10 @@ function flatten(info: ActorInfo, depth = 0, out: string[] = [], rates?: Map<str
 
 export async function runManifest(manifest: Manifest, options: RunOptions): Promise<number> {
   const out = options.out ?? process.stdout;
-  const system = createActor(provideSystem(options.transports), { input: planSystem(manifest, options) });
+  const hooks = signatureHooks(manifest, options.logger);
+  const system = createActor(provideSystem(options.transports), {
+    input: planSystem(manifest, { ...options, validate: { ...hooks.validate, ...options.validate }, encode: { ...hooks.encode, ...options.encode } }),
+  });
   const refsOf = () => (system.getSnapshot().context as SystemContext).refs;
 
   let stopping = false;

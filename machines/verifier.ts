@@ -39,6 +39,13 @@ export interface VerifierInput {
   log?: (level: VerifierLogLevel, line: string) => void;
   /** Arrival clock, ms since the epoch. Default Date.now; tests pass their SimulatedClock's now. */
   now?: () => number;
+  /**
+   * A tracker made by the caller (windowMs / maxPending / maxRecent are then its
+   * own). The hot path may then feed it directly — tracker.seenZmq / seenAmqp
+   * with the same `now` — instead of sending one event per message: an XState
+   * event costs ~15-25 µs here, the tracker ~2-7 µs per message (measured, Node 20).
+   */
+  tracker?: VerifierTracker;
 }
 
 export interface VerifierContext {
@@ -112,7 +119,7 @@ export const verifierMachine = setup({
     }
     return {
       name: input.name,
-      tracker: new VerifierTracker({ windowMs: input.windowMs, maxPending: input.maxPending, maxRecent: input.maxRecent }),
+      tracker: input.tracker ?? new VerifierTracker({ windowMs: input.windowMs, maxPending: input.maxPending, maxRecent: input.maxRecent }),
       matchIntervalMs,
       checkIntervalMs,
       drainMs: input.drainMs ?? 0,

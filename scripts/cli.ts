@@ -50,6 +50,7 @@ const COMMANDS: Record<string, Command> = {
             kind: "zmq_to_amqp",
             zmq: { endpoints, topics: (v.topic as string[] | undefined) ?? (section.topics as string[] | undefined) ?? [""] },
             amqp: { broker: "main", exchange: (v.exchange as string | undefined) ?? (section.exchange as string | undefined) ?? "zmq.topic" },
+            ...signaturesFromConf(conf),
           },
         ],
       });
@@ -66,12 +67,14 @@ const COMMANDS: Record<string, Command> = {
       "binding-key": { type: "string", multiple: true },
       prefetch: { type: "string", default: "1000" },
     },
-    run: (v) =>
-      runSingle(v, loadConf(v), {
+    run: (v) => {
+      const conf = loadConf(v);
+      return runSingle(v, conf, {
         bridges: [
           {
             name: "main",
             kind: "amqp_to_zmq",
+            ...signingFromConf(conf),
             zmq: { publish_endpoint: v["publish-endpoint"], remote_publish: v["remote-publish"] },
             amqp: {
               broker: "main",
@@ -82,7 +85,8 @@ const COMMANDS: Record<string, Command> = {
             },
           },
         ],
-      }),
+      });
+    },
   },
   verify_missing: {
     summary: "Report every message seen on only one side (ZeroMQ or AMQP)",
@@ -143,6 +147,28 @@ const COMMANDS: Record<string, Command> = {
 
 function loadConf(v: Record<string, unknown>): Toml | undefined {
   return v.conf ? readToml(v.conf as string) : undefined;
+}
+
+/** fedmsg's own keys in a `[fedmsg]` section: validate_signatures, ca_cert_location, crl_location, routing_policy, routing_nitpicky. */
+function signaturesFromConf(conf: Toml | undefined) {
+  const f = conf?.fedmsg as Toml | undefined;
+  if (!f?.validate_signatures) return {};
+  return {
+    signatures: {
+      validate: true,
+      ca_cert: f.ca_cert_location ?? null,
+      crl: f.crl_location ?? null,
+      routing_policy: f.routing_policy ?? {},
+      routing_nitpicky: f.routing_nitpicky ?? false,
+    },
+  };
+}
+
+/** `[fedmsg] sign_messages = true` with `certname` and `ssldir` (fedmsg's names). */
+function signingFromConf(conf: Toml | undefined) {
+  const f = conf?.fedmsg as Toml | undefined;
+  if (!f?.sign_messages) return {};
+  return { signing: { certname: f.certname, ssldir: f.ssldir ?? "/etc/pki/fedmsg" } };
 }
 
 function positiveNumber(value: unknown, flag: string): number {

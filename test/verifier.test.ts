@@ -320,6 +320,30 @@ describe("verifier: duplicates, late copies, bounds", () => {
   });
 });
 
+describe("verifier: fed directly", () => {
+  it("runs its timers over a tracker the caller feeds without events", () => {
+    const clock = new SimulatedClock();
+    clock.set(START);
+    const tracker = new VerifierTracker({ windowMs: 30_000 });
+    const findings: VerifierFinding[] = [];
+    const actor = createActor(verifierMachine, {
+      clock,
+      input: { name: "direct", tracker, now: () => clock.now(), report: (f) => findings.push(f) },
+    }).start();
+    tracker.seenZmq(`2026-${uuid(1)}`, TOPIC, body(1), clock.now());
+    tracker.seenAmqp(`2026-${uuid(1)}`, TOPIC, body(1), clock.now() + 4);
+    tracker.seenZmq(`2026-${uuid(2)}`, TOPIC, body(2), clock.now());
+    for (let t = 0; t < 40_000; t += 100) clock.increment(100);
+    assert.equal(actor.getSnapshot().context.tracker, tracker);
+    assert.deepEqual(
+      findings.map((f) => [f.kind, f.id]),
+      [["missing", uuid(2)]],
+    );
+    assert.equal(tracker.summary().matched, 1);
+    assert.equal(tracker.summary().delayP50Ms, 4);
+  });
+});
+
 describe("verifier: summary", () => {
   it("logs the summary each check interval with counters and delay percentiles", () => {
     const h = harness();
