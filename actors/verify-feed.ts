@@ -1,15 +1,22 @@
 // The verifier's AMQP side: a queue bound `#` on both exchanges, as the Python
 // tool declares it (amqp_bridge_verify_missing, not durable, auto-delete,
 // x-message-ttl 60000); every delivery goes to the verifier and is acked.
-import { fromCallback, fromPromise, type AnyActorRef } from "xstate";
+import { fromCallback, fromPromise } from "xstate";
 import type { ChannelWorkEvent, ChannelWorkInput } from "../machines/amqpChannel.ts";
 import type { Logger } from "../lib/log.ts";
+import type { VerifierTracker } from "../lib/verifier-tracker.ts";
+
+/** Where both feeds put what they see: the verifier's tracker, directly (O(1), no event per message). */
+export interface VerifierSink {
+  tracker: VerifierTracker;
+  now: () => number;
+}
 
 export interface VerifyFeedParams {
   actor: string;
   queue: string;
   exchanges: readonly string[];
-  core: () => AnyActorRef | undefined;
+  sink: VerifierSink;
   logger: Logger;
   declaredQueue?: string;
 }
@@ -47,7 +54,7 @@ export const feedVerifierFromAmqp = fromCallback<ChannelWorkEvent, ChannelWorkIn
         body = undefined; // compared as-is: a non-JSON body shows up as a mismatch
       }
       const id = delivery.properties.messageId;
-      if (id) params.core()?.send({ type: "AMQP.MESSAGE", id, topic: delivery.routingKey, body });
+      if (id) params.sink.tracker.seenAmqp(id, delivery.routingKey, body, params.sink.now());
       else params.logger.limited(`${params.actor}:noid`, "warning", params.actor, `AMQP message on ${delivery.routingKey} has no message_id: cannot be matched`);
       highest = delivery.deliveryTag;
       if (!scheduled) {
@@ -62,14 +69,14 @@ export const feedVerifierFromAmqp = fromCallback<ChannelWorkEvent, ChannelWorkIn
   };
 });
 
-/** The verifier's ZeroMQ side: a fedmsg envelope becomes a ZMQ.MESSAGE event. */
-export function zmqFeed(core: () => AnyActorRef | undefined, logger: Logger, actor: string) {
+/** The verifier's ZeroMQ side: each fedmsg envelope is recorded by msg_id. */
+export function zmqFeed(sink: VerifierSink, logger: Logger, actor: string) {
   return (frames: readonly Uint8Array[]): boolean => {
     try {
       if (frames.length !== 2) throw new Error(`${frames.length} frames`);
       const envelope = JSON.parse(decoder.decode(frames[1]!)) as { msg_id?: unknown; msg?: unknown };
       if (typeof envelope.msg_id !== "string") throw new Error("no msg_id");
-      core()?.send({ type: "ZMQ.MESSAGE", id: envelope.msg_id, topic: decoder.decode(frames[0]!), msg: envelope.msg ?? {} });
+      sink.tracker.seenZmq(envelope.msg_id, decoder.decode(frames[0]!), envelope.msg ?? {}, sink.now());
     } catch (error) {
       logger.limited(`${actor}:zmq-bad`, "warning", actor, `ZeroMQ message cannot be matched: ${(error as Error).message}`);
     }

@@ -122,7 +122,7 @@ function mermaidId(model: MachineModel, path: string): string {
 
 /** Text after `:` in Mermaid runs to the end of the line; `#` and `;` start entities. */
 function mermaidText(text: string): string {
-  return text.replace(/#/g, "#35;").replace(/;/g, "#59;").replace(/:/g, "#58;");
+  return text.replace(/#/g, "#35;").replace(/;/g, "#59;");
 }
 
 function transitionText(t: TransitionModel): string {
@@ -144,12 +144,40 @@ function mermaidState(model: MachineModel, state: StateModel, depth: number, out
     });
     // Transitions live beside their source, inside the composite that holds it.
     for (const child of state.states) mermaidTransitions(model, child, depth + 1, out);
+    if (state.path === "") mermaidTransitions(model, state, depth + 1, out);
     out.push(`${pad}}`);
   }
   if (state.type === "final") out.push(`${pad}${id} --> [*]`);
 }
 
 function mermaidTransitions(model: MachineModel, state: StateModel, depth: number, out: string[]): void {
+  if (state.path !== "") mermaidInside(model, state, depth, out);
+  const pad = "  ".repeat(depth);
+  for (const t of state.transitions) {
+    for (const target of t.targets) {
+      for (const from of edgeSources(state, t, target)) out.push(`${pad}${mermaidId(model, from)} --> ${mermaidId(model, target)}: ${transitionText(t)}`);
+    }
+  }
+}
+
+const within = (path: string, ancestor: string) => ancestor === "" || path.startsWith(ancestor + ".");
+
+/**
+ * Where an edge is drawn from. Mermaid cannot draw an edge from a box to what it
+ * contains, so a transition into a state's own descendant (the root's `STOP`, or
+ * `open`'s `CONNECTION.BLOCKED` → `open.blocked`) leaves from each child that
+ * would take it: not the target, not one containing it, not a final state, and
+ * not one that handles the event itself.
+ */
+function edgeSources(state: StateModel, t: TransitionModel, target: string): string[] {
+  if (!within(target, state.path)) return [state.path];
+  return state.states
+    .filter((from) => from.type !== "final" && from.path !== target && !within(target, from.path))
+    .filter((from) => !from.transitions.some((own) => own.label === t.label))
+    .map((from) => from.path);
+}
+
+function mermaidInside(model: MachineModel, state: StateModel, depth: number, out: string[]): void {
   const pad = "  ".repeat(depth);
   const id = mermaidId(model, state.path);
   // What happens inside the state: invokes, and transitions that change no state.
@@ -160,12 +188,9 @@ function mermaidTransitions(model: MachineModel, state: StateModel, depth: numbe
   if (inside.length && state.states.length === 0) for (const line of inside) out.push(`${pad}${id}: ${line}`);
   // A composite state takes no description in Mermaid: a note says the same.
   if (inside.length && state.states.length > 0) out.push(`${pad}note right of ${id}`, ...inside.map((line) => `${pad}  ${line}`), `${pad}end note`);
-  for (const t of state.transitions) {
-    for (const target of t.targets) out.push(`${pad}${id} --> ${mermaidId(model, target)}: ${transitionText(t)}`);
-  }
 }
 
-/** A Mermaid stateDiagram-v2 of the machine; the root is the outer box, its own transitions leave from it. */
+/** A Mermaid stateDiagram-v2 of the machine: the root is the outer box. */
 export function toMermaid(machine: AnyStateMachine, source?: string): string {
   const model = describeMachine(machine);
   const out = [
@@ -174,7 +199,7 @@ export function toMermaid(machine: AnyStateMachine, source?: string): string {
     `  [*] --> ${mermaidId(model, "")}`,
   ];
   mermaidState(model, model.root, 1, out);
-  mermaidTransitions(model, model.root, 1, out);
+  mermaidInside(model, model.root, 1, out);
   return out.join("\n") + "\n";
 }
 

@@ -6,7 +6,7 @@ import { amqpChannelMachine } from "./amqpChannel.ts";
 import { zmqSocketMachine } from "./zmqSocket.ts";
 import { verifierMachine, type VerifierInput } from "./verifier.ts";
 import { zmqFeed, type VerifyFeedParams } from "../actors/verify-feed.ts";
-import type { VerifierSummary } from "../lib/verifier-tracker.ts";
+import { VerifierTracker, type VerifierSummary } from "../lib/verifier-tracker.ts";
 
 export interface VerifyServiceInput {
   name: string;
@@ -41,21 +41,23 @@ export const verifyServiceMachine = setup({
 }).createMachine({
   id: "verifyService",
   context: ({ input }) => ({ input, id: `verify:${input.name}` }),
-  entry: assign(({ context, spawn, self }) => {
+  entry: assign(({ context, spawn }) => {
     const { input, id } = context;
-    const core = () => (self.getSnapshot().context as VerifyServiceContext).core;
-    const params: VerifyFeedParams = { actor: id, queue: input.queue, exchanges: input.exchanges, core, logger: input.logger };
+    // One tracker, fed directly by both sides; the core machine runs its timers and reports.
+    const v = input.verifier;
+    const sink = { tracker: new VerifierTracker({ windowMs: v.windowMs, maxPending: v.maxPending, maxRecent: v.maxRecent }), now: v.now ?? Date.now };
+    const params: VerifyFeedParams = { actor: id, queue: input.queue, exchanges: input.exchanges, sink, logger: input.logger };
     const channelId = `amqp:${input.broker}:${input.channelNumber}`;
     const socketId = `zmq:verify-${input.name}`;
     return {
       core: spawn("core", {
         id: "core",
-        input: { ...input.verifier, name: input.name, log: (level, line) => input.logger.log(level, id, line) },
+        input: { ...v, tracker: sink.tracker, name: input.name, log: (level, line) => input.logger.log(level, id, line) },
       }),
       socket: spawn("zmqSocket", {
         id: socketId,
         systemId: socketId,
-        input: { spec: { mode: "sub", endpoints: input.endpoints, topics: [], onFrames: zmqFeed(core, input.logger, id) }, log: (l, m) => input.logger.log(l, socketId, m) },
+        input: { spec: { mode: "sub", endpoints: input.endpoints, topics: [], onFrames: zmqFeed(sink, input.logger, id) }, log: (l, m) => input.logger.log(l, socketId, m) },
       }),
       channel: spawn("channel", {
         id: channelId,
