@@ -81,8 +81,8 @@ class ClientChannel implements AmqpChannel {
   prefetch(count: number) {
     return this.ch.basicQos(count);
   }
-  async exchangeDeclare(name: string, type: string, durable: boolean) {
-    await this.ch.exchangeDeclare(name, type, { durable });
+  async exchangeDeclare(name: string, type: string, durable: boolean, args?: Record<string, unknown>) {
+    await this.ch.exchangeDeclare(name, type, { durable }, args as Record<string, string>);
   }
   async queueDeclare(name: string, o: QueueOptions) {
     const ok = await this.ch.queueDeclare(

@@ -15,6 +15,7 @@ import { preparePublisher, publishPump } from "./publisher.ts";
 import { forwardDeliveries, prepareForwarder } from "./forwarder.ts";
 import { feedVerifierFromAmqp, prepareVerifyFeed } from "./verify-feed.ts";
 import { samplePublisherLogic } from "./samples.ts";
+import { spoolerLogic } from "./spooler.ts";
 
 export function provideActors(transports: Transports) {
   const channelRunning = (prepare: AnyActorLogic, work: AnyActorLogic) =>
@@ -30,7 +31,7 @@ export function provideActors(transports: Transports) {
   return {
     amqpConnection,
     zmqSocket,
-    zmqToAmqp: zmqToAmqpMachine.provide({ actors: { zmqSocket, channel: channelRunning(preparePublisher, publishPump) } }),
+    zmqToAmqp: zmqToAmqpMachine.provide({ actors: { zmqSocket, channel: channelRunning(preparePublisher, publishPump), spooler: spoolerLogic } }),
     amqpToZmq: amqpToZmqMachine.provide({ actors: { zmqSocket, channel: channelRunning(prepareForwarder, forwardDeliveries) } }),
     verifier: verifyServiceMachine.provide({ actors: { zmqSocket, channel: channelRunning(prepareVerifyFeed, feedVerifierFromAmqp) } }),
     publisher: samplePublisherLogic(transports),

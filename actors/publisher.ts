@@ -12,6 +12,8 @@ export interface PublisherParams {
   exchange: string;
   /** Declare the exchange as a durable topic exchange (zmq.topic); amq.* exist already. */
   declareExchange: boolean;
+  /** Where unroutable messages go instead of being returned (the exchange's alternate-exchange). */
+  alternateExchange?: string;
   buffer: PublishBuffer;
   window: number;
   stats: BridgeStats;
@@ -22,7 +24,11 @@ export interface PublisherParams {
 
 export const preparePublisher = fromPromise<void, ChannelWorkInput>(async ({ input }) => {
   const params = input.params as PublisherParams;
-  if (params.declareExchange) await input.channel.exchangeDeclare(params.exchange, "topic", true);
+  if (params.alternateExchange) await input.channel.exchangeDeclare(params.alternateExchange, "fanout", true);
+  if (params.declareExchange) {
+    const args = params.alternateExchange ? { "alternate-exchange": params.alternateExchange } : undefined;
+    await input.channel.exchangeDeclare(params.exchange, "topic", true, args);
+  }
   await input.channel.confirmSelect();
 });
 

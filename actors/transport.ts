@@ -42,7 +42,7 @@ export interface AmqpChannel {
   readonly id: number;
   confirmSelect(): Promise<void>;
   prefetch(count: number): Promise<void>;
-  exchangeDeclare(name: string, type: string, durable: boolean): Promise<void>;
+  exchangeDeclare(name: string, type: string, durable: boolean, args?: Record<string, unknown>): Promise<void>;
   /** Returns the queue name (server-named when `name` is ""). */
   queueDeclare(name: string, options: QueueOptions): Promise<string>;
   queueBind(queue: string, exchange: string, bindingKey: string): Promise<void>;

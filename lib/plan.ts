@@ -68,7 +68,13 @@ export function planSystem(manifest: Manifest, options: PlanOptions): SystemInpu
           endpoints: bridge.zmq.endpoints,
           topics: bridge.zmq.topics,
           exchange: bridge.amqp.exchange,
+          alternateExchange: bridge.amqp.alternate_exchange ?? undefined,
           buffer: { maxMessages: bridge.buffer.max_messages, maxBytes: bridge.buffer.max_bytes },
+          spoolDir: bridge.buffer.overflow === "spool" ? (bridge.buffer.spool_dir ?? undefined) : undefined,
+          onRefused:
+            bridge.amqp.on_refused === "dead-letter" && bridge.amqp.dead_letter_exchange
+              ? { policy: "dead-letter", exchange: bridge.amqp.dead_letter_exchange }
+              : { policy: "keep", retryMs: manifest.supervision.max_delay_ms },
           window: bridge.window,
           drainTimeoutMs,
           backoff: RECONNECT,

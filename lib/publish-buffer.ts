@@ -82,6 +82,32 @@ export class PublishBuffer {
     return back.length;
   }
 
+  /** Removes the waiting messages that `match` selects (a refused topic); O(n), for rare events only. */
+  extract(match: (message: Outgoing) => boolean): Outgoing[] {
+    const taken: Outgoing[] = [];
+    const kept: (Outgoing | undefined)[] = [];
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const m = this.waiting[i]!;
+      if (match(m)) {
+        taken.push(m);
+        this.bytesHeld -= m.body.byteLength;
+      } else kept.push(m);
+    }
+    this.waiting = kept;
+    this.head = 0;
+    return taken;
+  }
+
+  /** Empties the buffer, in flight included, oldest first (to move it to the spool). */
+  drain(): Outgoing[] {
+    const all = [...this.unconfirmed()];
+    this.waiting = [];
+    this.head = 0;
+    this.inflight.clear();
+    this.bytesHeld = 0;
+    return all;
+  }
+
   /** Everything not yet confirmed, oldest first (for the spool on shutdown). */
   *unconfirmed(): Iterable<Outgoing> {
     yield* [...this.inflight].sort((a, b) => a.seq - b.seq);

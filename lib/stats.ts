@@ -7,6 +7,10 @@ export class BridgeStats {
   duplicates = 0;
   returned = 0;
   reconnects = 0;
+  /** Written to the on-disk spool (spool policy). */
+  spooled = 0;
+  /** Refused by the broker (403 topic authorization): held or dead-lettered, never dropped. */
+  refused = 0;
   readonly dropped = new Map<string, number>();
 
   drop(reason: string) {
@@ -21,6 +25,6 @@ export class BridgeStats {
 
   summary(): string {
     const reasons = [...this.dropped].map(([r, n]) => ` dropped_${r}=${n}`).join("");
-    return `received=${this.received} forwarded=${this.forwarded} dropped=${this.droppedTotal} duplicates=${this.duplicates} returned=${this.returned} reconnects=${this.reconnects}${reasons}`;
+    return `received=${this.received} forwarded=${this.forwarded} dropped=${this.droppedTotal} duplicates=${this.duplicates} returned=${this.returned} reconnects=${this.reconnects} spooled=${this.spooled} refused=${this.refused}${reasons}`;
   }
 }

@@ -24,6 +24,8 @@ export interface AmqpChannelContext extends AmqpChannelInput {
   /** The connection is blocked by a resource alarm. */
   blocked: boolean;
   lastError?: string;
+  /** Why the channel last closed, when the broker said (passed to the owner). */
+  closeError?: string;
 }
 
 export interface ChannelWorkInput {
@@ -109,6 +111,7 @@ export const amqpChannelMachine = setup({
     tellOwner: sendParent((_, event: ChannelToOwner) => event),
     noteClose: assign({
       channel: undefined,
+      closeError: ({ event }) => ("error" in event && event.error !== undefined ? errorText(event.error) : undefined),
       attempt: ({ context }) => context.attempt + 1,
       closes: ({ context }) => context.closes + 1,
       lastError: ({ event, context }) => {
@@ -201,7 +204,7 @@ export const amqpChannelMachine = setup({
       },
     },
     closed: {
-      entry: { type: "tellOwner", params: { type: "CHANNEL.DOWN" } },
+      entry: sendParent(({ context }) => ({ type: "CHANNEL.DOWN", error: context.closeError }) satisfies ChannelToOwner),
       always: [{ guard: "connectionUp", target: "reopening" }, { target: "waiting" }],
     },
     reopening: {

@@ -247,7 +247,22 @@ export const ZmqToAmqpSpecSchema = Schema.Struct({
         ZMQ_EXCHANGE,
         { example: ZMQ_EXCHANGE },
       ),
-    }),
+      alternate_exchange: withDefault(Schema.NullOr(NonEmptyString), null, {
+        example: "zmq.unroutable",
+        fix: "name an exchange to receive messages no queue is bound for (declared as the exchange's alternate-exchange), or null",
+      }),
+      on_refused: withDefault(Schema.Literals(["keep", "dead-letter"]), "keep", {
+        example: "keep",
+        fix: "write keep (hold a message the broker refused, 403, and retry it) or dead-letter (send it to dead_letter_exchange)",
+      }),
+      dead_letter_exchange: withDefault(Schema.NullOr(NonEmptyString), null, { example: "zmq.refused" }),
+    }).check(
+      Schema.makeFilter((amqp) =>
+        amqp.on_refused === "dead-letter" && amqp.dead_letter_exchange === null
+          ? { path: ["dead_letter_exchange"], issue: problem("on_refused is dead-letter but no dead_letter_exchange is set", "add dead_letter_exchange: zmq.refused, or use on_refused: keep") }
+          : undefined,
+      ),
+    ),
     { example: "{ broker: main }" },
   ),
   buffer: withDefault(BufferSpecSchema, {}, { example: "{ max_messages: 100000, overflow: drop-newest }" }),

@@ -773,6 +773,7 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
   });
   createInterface({ input: child.stderr! }).on("line", (line) => stderr.push(line));
   let bridgePid: number | undefined;
+  let watcher: AMQPClient | undefined;
   let peakRss = 0;
   let sampler: ReturnType<typeof setInterval> | undefined;
   try {
@@ -794,12 +795,17 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
       }
     }, 50);
 
-    let blocked = false;
-    b.client.onblocked = () => (blocked = true);
     alarmSet = true;
     rabbitmqctl("set_vm_memory_high_watermark", "0.0000001");
-    await until(() => blocked, "connection.blocked from the broker", 30_000, 20);
-    await sleep(500);
+    // The broker blocks a connection when it next publishes: a watcher publishing
+    // (unroutable) messages shows when the alarm is in force.
+    watcher = await connect("bench alarm watch");
+    const watch = await watcher.channel();
+    const w = watcher;
+    await until(() => {
+      if (!w.blocked) void watch.basicPublish("amq.topic", "bench.alarm.watch", "{}").catch(() => {});
+      return Boolean(w.blocked);
+    }, "connection.blocked from the broker", 30_000, 50);
 
     const year = new Date().getUTCFullYear();
     const sendStart = performance.now();
@@ -832,7 +838,7 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
   } finally {
     if (sampler) clearInterval(sampler);
     restoreWatermark();
-    b.client.onblocked = () => {};
+    await watcher?.close().catch(() => {});
     killBridges("SIGTERM");
     child.kill("SIGTERM");
     await Promise.race([exited, sleep(20_000)]);

@@ -160,6 +160,8 @@ interface Exchange {
   readonly type: ExchangeType;
   readonly durable: boolean;
   readonly builtIn: boolean;
+  /** The `alternate-exchange` argument: where messages no binding matches go instead. */
+  readonly alternate?: string;
   bindings: Binding[];
   /** Routing results by routing key; cleared whenever the bindings change. */
   readonly routes: Map<string, Queue[]>;
@@ -428,7 +430,10 @@ class BrokerCore {
       this.confirm(request.confirm, false);
       return;
     }
-    const queues = this.route(exchange, request.routingKey);
+    let queues = this.route(exchange, request.routingKey);
+    // As RabbitMQ: an unroutable message goes to the alternate exchange, if any, and is not returned.
+    const alternate = queues.length === 0 && exchange.alternate !== undefined ? this.exchanges.get(exchange.alternate) : undefined;
+    if (alternate) queues = this.route(alternate, request.routingKey);
     if (queues.length > 0) {
       const message: SimQueuedMessage = {
         exchange: request.exchange,
@@ -659,7 +664,7 @@ class SimChannel implements AmqpChannel {
     return Promise.resolve();
   }
 
-  exchangeDeclare(name: string, type: string, durable: boolean): Promise<void> {
+  exchangeDeclare(name: string, type: string, durable: boolean, args?: Record<string, unknown>): Promise<void> {
     if (this.isClosed) return this.rejectClosed();
     const vhost = this.connection.vhost;
     const existing = this.core.exchanges.get(name);
@@ -693,7 +698,8 @@ class SimChannel implements AmqpChannel {
         `COMMAND_INVALID - unknown exchange type '${type}' (the simulation supports topic, direct and fanout)`,
       );
     }
-    this.core.exchanges.set(name, { name, type, durable, builtIn: false, bindings: [], routes: new Map() });
+    const alternate = typeof args?.["alternate-exchange"] === "string" ? (args["alternate-exchange"] as string) : undefined;
+    this.core.exchanges.set(name, { name, type, durable, builtIn: false, alternate, bindings: [], routes: new Map() });
     return Promise.resolve();
   }
 

@@ -32,7 +32,8 @@ export function startSystem(raw: Record<string, unknown>, transports: Transports
   const system = createActor(machine, { input: planSystem(manifest, { logger, now, ...plan }), ...(clock ? { clock } : {}) });
   system.start();
   const ref = (id: string): AnyActorRef => {
-    const found = (system.getSnapshot().context as SystemContext).refs[id];
+    // Children of the root by id; deeper actors (channels, sockets) by their system id.
+    const found = (system.getSnapshot().context as SystemContext).refs[id] ?? system.system.get(id);
     if (!found) throw new Error(`no actor ${id}`);
     return found;
   };
