@@ -29,7 +29,7 @@ export interface IntakeOptions {
 
 /** Returns false when a message could not be kept (the buffer overflowed). */
 export function createIntake({ id, exchange, buffer, stats, flow, logger, validate, now = Date.now }: IntakeOptions) {
-  return (frames: ZmqFrames): boolean => {
+  const intake = (frames: ZmqFrames): boolean => {
     stats.received++;
     const result = zmqToAmqp(frames, { now: new Date(now()), exchange, validate });
     if (!result.ok) {
@@ -48,5 +48,15 @@ export function createIntake({ id, exchange, buffer, stats, flow, logger, valida
     stats.drop("overflow");
     logger.limited(`${id}:overflow`, "error", id, `buffer full (${buffer.size} messages, ${buffer.bytes} bytes): dropped message ${result.messageId} (overflow policy drop-newest)`);
     return false;
+  };
+  // Whatever one message does, the next one is still taken: a bug is a counted drop, not a dead intake.
+  return (frames: ZmqFrames): boolean => {
+    try {
+      return intake(frames);
+    } catch (error) {
+      stats.drop("internal");
+      logger.limited(`${id}:internal`, "error", id, `dropped a message on an unexpected error (please report): ${(error as Error)?.message ?? error}`);
+      return true;
+    }
   };
 }

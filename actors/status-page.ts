@@ -57,7 +57,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <main>
   <section class="card">
     <h2>Actors</h2>
-    <table id="actors"><thead><tr><th>actor</th><th>machine</th><th>state</th><th>since</th><th>counters</th></tr></thead><tbody></tbody></table>
+    <table id="actors"><thead><tr><th>actor</th><th>machine</th><th>state</th><th>since</th><th>counters and detail</th></tr></thead><tbody></tbody></table>
     <ul id="notready"></ul>
   </section>
   <section class="card">
@@ -150,7 +150,9 @@ function renderActors(root) {
   const tbody = document.querySelector("#actors tbody");
   tbody.textContent = "";
   for (const { node, depth } of flatten(root, 0, [])) {
-    const counters = Object.entries(node.counters).map(([k, v]) => k + "=" + v).join(" ");
+    const counters = Object.entries(node.counters).map(([k, v]) => k + "=" + v)
+      .concat(Object.entries(node.detail || {}).map(([k, v]) => k + "=" + (Array.isArray(v) ? v.join(",") : v)))
+      .join(" ");
     const row = el("tr", { "data-actor": node.id }, [
       el("td", { class: "actor", text: "\\u00a0\\u00a0".repeat(depth) + node.id }),
       el("td", { text: node.machine }),

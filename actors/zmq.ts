@@ -44,7 +44,13 @@ class Sub implements ZmqSubscriber {
 
   private async receive() {
     try {
-      for await (const frames of this.socket) this.onMessage(frames);
+      for await (const frames of this.socket) {
+        try {
+          this.onMessage(frames);
+        } catch (error) {
+          this.onEvent({ type: "error", endpoint: "*", error: error as Error });
+        }
+      }
     } catch (error) {
       if (!this.socket.closed) this.onEvent({ type: "error", endpoint: "*", error: error as Error });
     }

@@ -151,6 +151,11 @@ class TreeHistogram extends Histogram<"bridge"> {
     // prom-client's typings say MetricType is a numeric enum; at run time (and in the text) it is the string.
     return { name: this.metricName, help: this.metricHelp, type: "histogram" as never, values, aggregator: "sum", collect: () => {} };
   }
+
+  /** What prom-client's Registry renders a histogram from (it prefers this to get()). */
+  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<"bridge">>> {
+    return this.get();
+  }
 }
 
 export interface MetricsOptions {

@@ -288,6 +288,20 @@ function sentAtCached(now: Date): string {
   return cachedSentAt;
 }
 
+/**
+ * A value for a log detail: JSON, cut to 100 characters, never throwing (a
+ * deeply nested value overflows JSON.stringify's stack).
+ */
+function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = `(${Array.isArray(value) ? "array" : typeof value} too deep to show)`;
+  }
+  return text.length > 100 ? `${text.slice(0, 100)}…(${text.length} chars)` : text;
+}
+
 function drop(reason: DropReason, detail: string): ZmqToAmqpDrop {
   return { ok: false, reason, detail };
 }
@@ -329,44 +343,44 @@ export function zmqToAmqp(frames: readonly Uint8Array[], options: ZmqToAmqpOptio
   try {
     raw = utf8Decoder.decode(bodyFrame);
   } catch {
-    return drop("not_utf8", `body frame on topic ${JSON.stringify(topic)} (${bodyFrame.byteLength} bytes) is not valid UTF-8`);
+    return drop("not_utf8", `body frame on topic ${shown(topic)} (${bodyFrame.byteLength} bytes) is not valid UTF-8`);
   }
 
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (e) {
-    return drop("not_json", `body frame on topic ${JSON.stringify(topic)} is not JSON: ${errorText(e)}`);
+    return drop("not_json", `body frame on topic ${shown(topic)} is not JSON: ${errorText(e)}`);
   }
   if (!isPlainObject(parsed)) {
-    return drop("not_object", `body frame on topic ${JSON.stringify(topic)} is JSON ${describe(parsed)}, expected an object (the fedmsg envelope)`);
+    return drop("not_object", `body frame on topic ${shown(topic)} is JSON ${describe(parsed)}, expected an object (the fedmsg envelope)`);
   }
   const envelope = parsed;
 
   if (envelope.username === AMQP_BRIDGE_USERNAME) {
-    return drop("loop", `msg_id ${JSON.stringify(envelope.msg_id)} on topic ${JSON.stringify(topic)} came from the AMQP → ZeroMQ bridge (username "amqp-bridge")`);
+    return drop("loop", `msg_id ${shown(envelope.msg_id)} on topic ${shown(topic)} came from the AMQP → ZeroMQ bridge (username "amqp-bridge")`);
   }
 
   const msgId = envelope.msg_id;
   if (typeof msgId !== "string" || msgId === "") {
-    const what = msgId === undefined ? "has no msg_id" : `has msg_id ${JSON.stringify(msgId)}, expected a non-empty string`;
-    return drop("no_msg_id", `envelope on topic ${JSON.stringify(topic)} ${what}`);
+    const what = msgId === undefined ? "has no msg_id" : `has msg_id ${shown(msgId)}, expected a non-empty string`;
+    return drop("no_msg_id", `envelope on topic ${shown(topic)} ${what}`);
   }
 
   if (!("msg" in envelope)) {
-    return drop("no_msg", `envelope ${msgId} on topic ${JSON.stringify(topic)} has no "msg" key`);
+    return drop("no_msg", `envelope ${msgId} on topic ${shown(topic)} has no "msg" key`);
   }
   const msg = envelope.msg;
   const empty = isEmptyMsg(msg);
   if (!empty && !isPlainObject(msg)) {
-    return drop("msg_not_object", `envelope ${msgId} on topic ${JSON.stringify(topic)} has a ${describe(msg)} "msg", expected a JSON object`);
+    return drop("msg_not_object", `envelope ${msgId} on topic ${shown(topic)} has a ${describe(msg)} "msg", expected a JSON object`);
   }
 
   if (topicFrame.byteLength > SHORTSTR_MAX_BYTES) {
     return drop("too_long", `topic of envelope ${msgId} is ${topicFrame.byteLength} bytes, AMQP routing keys hold at most ${SHORTSTR_MAX_BYTES}`);
   }
   if (utf8ByteLength(msgId) > SHORTSTR_MAX_BYTES) {
-    return drop("too_long", `msg_id on topic ${JSON.stringify(topic)} is longer than ${SHORTSTR_MAX_BYTES} bytes (AMQP message_id limit)`);
+    return drop("too_long", `msg_id on topic ${shown(topic)} is longer than ${SHORTSTR_MAX_BYTES} bytes (AMQP message_id limit)`);
   }
 
   if (options.validate !== undefined) {
@@ -377,7 +391,7 @@ export function zmqToAmqp(frames: readonly Uint8Array[], options: ZmqToAmqpOptio
       failure = `validator threw: ${errorText(e)}`;
     }
     if (failure !== undefined) {
-      return drop("bad_signature", `envelope ${msgId} on topic ${JSON.stringify(topic)} failed signature validation: ${failure}`);
+      return drop("bad_signature", `envelope ${msgId} on topic ${shown(topic)} failed signature validation: ${failure}`);
     }
   }
 
@@ -400,7 +414,14 @@ export function zmqToAmqp(frames: readonly Uint8Array[], options: ZmqToAmqpOptio
   } else {
     const span = topLevelValueSpan(bodyFrame, MSG_KEY);
     // Cannot be missing: JSON.parse saw the key. Fall back rather than trust that blindly.
-    body = span === undefined ? utf8Encoder.encode(JSON.stringify(msg)) : new Uint8Array(bodyFrame.subarray(span[0], span[1]));
+    if (span !== undefined) body = new Uint8Array(bodyFrame.subarray(span[0], span[1]));
+    else {
+      try {
+        body = utf8Encoder.encode(JSON.stringify(msg));
+      } catch (e) {
+        return drop("not_json", `envelope ${msgId} on topic ${shown(topic)}: msg cannot be serialised again: ${errorText(e)}`);
+      }
+    }
   }
   return {
     ok: true,
@@ -470,23 +491,23 @@ export function amqpToZmq(delivery: AmqpDelivery, options: AmqpToZmqOptions): Am
   const topic = delivery.routingKey;
   const messageId = delivery.properties.messageId;
   if (typeof messageId !== "string" || messageId === "") {
-    return reject("no_message_id", `message on routing key ${JSON.stringify(topic)} has no message_id property; fedora-messaging publishers always set one`);
+    return reject("no_message_id", `message on routing key ${shown(topic)} has no message_id property; fedora-messaging publishers always set one`);
   }
 
   let raw: string;
   try {
     raw = utf8Decoder.decode(delivery.body);
   } catch {
-    return reject("not_utf8", `message ${messageId} on routing key ${JSON.stringify(topic)}: body (${delivery.body.byteLength} bytes) is not valid UTF-8`);
+    return reject("not_utf8", `message ${messageId} on routing key ${shown(topic)}: body (${delivery.body.byteLength} bytes) is not valid UTF-8`);
   }
   let body: unknown;
   try {
     body = JSON.parse(raw);
   } catch (e) {
-    return reject("not_json", `message ${messageId} on routing key ${JSON.stringify(topic)}: body is not JSON: ${errorText(e)}`);
+    return reject("not_json", `message ${messageId} on routing key ${shown(topic)}: body is not JSON: ${errorText(e)}`);
   }
   if (!isPlainObject(body)) {
-    return reject("not_object", `message ${messageId} on routing key ${JSON.stringify(topic)}: body is JSON ${describe(body)}, expected an object`);
+    return reject("not_object", `message ${messageId} on routing key ${shown(topic)}: body is JSON ${describe(body)}, expected an object`);
   }
 
   // Key order as the reference bridge writes it; headers last (our addition).
@@ -518,7 +539,7 @@ export function amqpToZmq(delivery: AmqpDelivery, options: AmqpToZmqOptions): Am
       "}";
   } catch (e) {
     // Only reachable with hand-built headers (a BigInt, a cycle); decoded AMQP never gives those.
-    return reject("not_json", `message ${messageId} on routing key ${JSON.stringify(topic)}: cannot serialise the headers as JSON: ${errorText(e)}`);
+    return reject("not_json", `message ${messageId} on routing key ${shown(topic)}: cannot serialise the headers as JSON: ${errorText(e)}`);
   }
   return { ok: true, frames: [topic, frame], envelope };
 }
