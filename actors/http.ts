@@ -9,6 +9,8 @@
 // Everything it returns passes through lib/redact.ts: no credential leaves.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+// node:timers, so the push timer can be unref'd under Deno as well.
+import { clearInterval, setInterval } from "node:timers";
 import type { AnyActorRef, AnyStateMachine } from "xstate";
 import { describeActor, type ActorInfo } from "../lib/status.ts";
 import { ActorWatch, walkActors, type Inspectable } from "../lib/actor-watch.ts";
@@ -197,7 +199,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const frame = `data: ${snapshotEvent()}\n\n`;
     for (const res of streams) res.write(frame);
   }, options.pushIntervalMs ?? 1000);
-  (timer as { unref?: () => void }).unref?.();
+  timer.unref();
 
   let closing: Promise<void> | undefined;
   return {

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { AMQP_URL, eventually, freePort, unique } from "./support/system.ts";
+import { AMQP_URL, cliCommand, eventually, freePort, unique } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -73,7 +73,8 @@ describe("bad input never crashes zmq_to_amqp", () => {
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/cli.ts", "zmq_to_amqp", "--zmq-endpoint", `tcp://127.0.0.1:${port}`, "--exchange", exchange, "--amqp-url", AMQP_URL], {
+    const [command, args] = cliCommand(["zmq_to_amqp", "--zmq-endpoint", `tcp://127.0.0.1:${port}`, "--exchange", exchange, "--amqp-url", AMQP_URL]);
+    const child = spawn(command, args, {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -103,7 +104,7 @@ describe("bad input never crashes zmq_to_amqp", () => {
       assert.deepEqual(new Set(received.filter(goodIds).map((m) => m.properties.messageId)), new Set(Array.from({ length: n }, (_, i) => `2026-good-${i}`)));
       assert.equal(child.exitCode, null, "the process is still running");
 
-      child.kill("SIGINT");
+      process.kill(child.pid!, "SIGINT"); // not child.kill: Deno then reports the signal instead of the exit code
       assert.equal(await exited, 0, stderr);
       const summary = stdout.split("\n").find((l) => l.startsWith("summary zmq_to_amqp:main "))!;
       assert.ok(summary, stdout);

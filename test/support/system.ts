@@ -67,3 +67,9 @@ export function freePort(): number {
 }
 
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** How to run scripts/cli.ts in a child process with the runtime running the tests (Node or Deno). */
+export function cliCommand(args: string[]): [string, string[]] {
+  const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
+  return deno ? [deno.execPath(), ["run", "-A", "scripts/cli.ts", ...args]] : [process.execPath, ["--import", "tsx", "scripts/cli.ts", ...args]];
+}
