@@ -203,7 +203,19 @@ export function toMermaid(machine: AnyStateMachine, source?: string): string {
   return out.join("\n") + "\n";
 }
 
-/** File name → content for every machine of MACHINES. */
+/** File name → content: `<id>.mmd` for every machine, and a README.md showing them all (GitHub renders its mermaid blocks). */
 export function renderDiagrams(machines = MACHINES): Map<string, string> {
-  return new Map(machines.map(({ file, machine }) => [`${machine.id}.mmd`, toMermaid(machine, file)]));
+  const files = new Map(machines.map(({ file, machine }) => [`${machine.id}.mmd`, toMermaid(machine, file)]));
+  const index = [
+    "# State machines",
+    "",
+    "Generated from the machine definitions by `fedmsg-migration-tools diagram`; do not edit.",
+    "A test fails when these files are stale: regenerate them with `npx tsx scripts/cli.ts diagram`.",
+    "",
+  ];
+  for (const { file, machine } of machines) {
+    index.push(`## ${machine.id}`, "", `[${file}](../../${file}) · [${machine.id}.mmd](${machine.id}.mmd)`, "", "```mermaid", files.get(`${machine.id}.mmd`)!.trimEnd(), "```", "");
+  }
+  files.set("README.md", index.join("\n"));
+  return files;
 }
