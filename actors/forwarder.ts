@@ -68,6 +68,7 @@ export const forwardDeliveries = fromCallback<ChannelWorkEvent, ChannelWorkInput
   void channel
     .consume(params.declaredQueue!, (delivery) => {
       if (stopped) return;
+      const receivedAt = now();
       stats.received++;
       if (delivery.redelivered) stats.duplicates++;
       const result = amqpToZmq(delivery, { now: new Date(now()), counter: ++link.counter });
@@ -89,6 +90,7 @@ export const forwardDeliveries = fromCallback<ChannelWorkEvent, ChannelWorkInput
         () => {
           link.pending--;
           stats.forwarded++;
+          stats.latency.observe((now() - receivedAt) / 1000);
           // Sends complete in delivery order, so one multiple-ack covers them all.
           highestSent = delivery.deliveryTag;
           if (!flushScheduled) {

@@ -6,6 +6,7 @@ import type { Manifest } from "../schema/manifest.ts";
 import type { Transports } from "./transport.ts";
 import { provideSystem } from "./index.ts";
 import { signatureHooks } from "./signatures.ts";
+import { startHttpServer, type HttpServer } from "./http.ts";
 import { planSystem, type PlanOptions } from "../lib/plan.ts";
 import { describeActor, summaryLines, type ActorInfo } from "../lib/status.ts";
 import type { SystemContext } from "../machines/system.ts";
@@ -41,6 +42,18 @@ export async function runManifest(manifest: Manifest, options: RunOptions): Prom
     input: planSystem(manifest, { ...options, validate: { ...hooks.validate, ...options.validate }, encode: { ...hooks.encode, ...options.encode } }),
   });
   const refsOf = () => (system.getSnapshot().context as SystemContext).refs;
+
+  // Before the system starts, so that a taken port fails at once, with its fix.
+  let http: HttpServer | undefined;
+  if (manifest.http.listen) {
+    try {
+      http = await startHttpServer({ listen: manifest.http.listen, system, logger: options.logger });
+      options.logger.log("info", "system", `serving /live, /ready, /metrics, /actors and the status page at ${http.url}`);
+    } catch (error) {
+      out.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
+  }
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -80,6 +93,7 @@ export async function runManifest(manifest: Manifest, options: RunOptions): Prom
   }
 
   const result = await done;
+  await http?.close();
   if (timer) clearInterval(timer);
   if (options.signals !== false) {
     process.off("SIGINT", onSigint);

@@ -1,5 +1,7 @@
 // Per-bridge counters: plain mutable numbers bumped on the data plane (O(1)),
 // read by the status line, /metrics and the summary. Never copied per message.
+import { LatencyHistogram } from "./latency.ts";
+
 export class BridgeStats {
   received = 0;
   forwarded = 0;
@@ -12,6 +14,8 @@ export class BridgeStats {
   /** Refused by the broker (403 topic authorization): held or dead-lettered, never dropped. */
   refused = 0;
   readonly dropped = new Map<string, number>();
+  /** Seconds from intake to the broker's confirm (zmq_to_amqp) or to the PUB socket (amqp_to_zmq). */
+  readonly latency = new LatencyHistogram();
 
   drop(reason: string) {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1);

@@ -141,6 +141,7 @@ export const zmqToAmqpMachine = setup({
       window: input.window,
       stats: context.stats,
       logger: input.logger,
+      onConfirmed: (message) => context.stats.latency.observe(((input.now ?? Date.now)() - message.receivedAt) / 1000),
     };
     const channelId = `amqp:${input.broker}:${input.channelNumber}`;
     const intake = createIntake({ id, exchange: input.exchange, buffer: context.buffer, stats: context.stats, flow: context.flow, logger: input.logger, validate: input.validate, now: input.now });

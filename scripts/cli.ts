@@ -11,6 +11,7 @@ import { runManifest } from "../actors/runtime.ts";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
 import type { VerifierFinding } from "../lib/verifier-tracker.ts";
+import { diagramCommand } from "./diagram.ts";
 
 class UsageError extends Error {}
 
@@ -128,6 +129,12 @@ const COMMANDS: Record<string, Command> = {
       return runLoaded(v, await loadManifest(v.manifest as string));
     },
   },
+  diagram: {
+    summary: "Write every state machine as a Mermaid stateDiagram-v2, generated from the machine definitions",
+    usage: "diagram [--out docs/machines] [--check]",
+    options: { out: { type: "string", default: "docs/machines" }, check: { type: "boolean", default: false } },
+    run: (v) => diagramCommand({ out: v.out as string, check: v.check as boolean }),
+  },
   validate: {
     summary: "Check a topology manifest and print every mistake with its path and fix",
     usage: "validate --manifest FILE",
@@ -208,7 +215,7 @@ async function runLoaded(v: Record<string, unknown>, result: ReturnType<typeof p
 
 function help(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
-  return `usage: fedmsg-migration-tools <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nglobal options:\n  --amqp-url URL       broker URL (else $AMQP_URL, else amqp_url of $FEDORA_MESSAGING_CONF or /etc/fedora-messaging/config.toml, else amqp://guest:guest@localhost:5672/%2F)\n  --conf FILE          the Python tool's config.toml ([zmq_to_amqp] exchange, topics, zmq_endpoints)\n  --log-format F       human (default) or json\n  --http ADDR          serve /live, /ready, /metrics, /actors on ADDR\n  --help               this text, or a command's own with <command> --help\n`;
+  return `usage: fedmsg-migration-tools <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nglobal options:\n  --amqp-url URL       broker URL (else $AMQP_URL, else amqp_url of $FEDORA_MESSAGING_CONF or /etc/fedora-messaging/config.toml, else amqp://guest:guest@localhost:5672/%2F)\n  --conf FILE          the Python tool's config.toml ([zmq_to_amqp] exchange, topics, zmq_endpoints)\n  --log-format F       human (default) or json\n  --http ADDR          serve /live, /ready, /metrics, /actors and the status page on ADDR (host:port)\n  --help               this text, or a command's own with <command> --help\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
