@@ -1,6 +1,7 @@
 // The AMQP transport over @cloudamqp/amqp-client's low-level AMQPClient. It only
 // adapts: reconnection, retries and policy live in the machines, never here.
 import { readFileSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { AMQPClient, type AMQPChannel, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
 import type {
   AmqpChannel,
@@ -43,11 +44,14 @@ class ClientChannel implements AmqpChannel {
   onReturn: (returned: AmqpReturned) => void = ignore;
   onClose: (reason?: Error) => void = ignore;
   private notifiedClose = false;
+  // ES private: the client's channel leads to the connection and its TLS key, and
+  // must stay out of anything that serializes an actor's context.
+  readonly #ch: AMQPChannel;
+  private readonly forget: (ch: ClientChannel) => void;
 
-  constructor(
-    private readonly ch: AMQPChannel,
-    private readonly forget: (ch: ClientChannel) => void,
-  ) {
+  constructor(ch: AMQPChannel, forget: (ch: ClientChannel) => void) {
+    this.#ch = ch;
+    this.forget = forget;
     // The client reports a broker-initiated close here; a lost connection is
     // forwarded by ClientConnection, a close of ours by close().
     ch.onerror = (reason) => this.closedBy(new Error(reason));
@@ -62,10 +66,10 @@ class ClientChannel implements AmqpChannel {
   }
 
   get id() {
-    return this.ch.id;
+    return this.#ch.id;
   }
   get closed() {
-    return this.ch.closed;
+    return this.#ch.closed;
   }
 
   closedBy(reason?: Error) {
@@ -76,16 +80,16 @@ class ClientChannel implements AmqpChannel {
   }
 
   confirmSelect() {
-    return this.ch.confirmSelect();
+    return this.#ch.confirmSelect();
   }
   prefetch(count: number) {
-    return this.ch.basicQos(count);
+    return this.#ch.basicQos(count);
   }
   async exchangeDeclare(name: string, type: string, durable: boolean, args?: Record<string, unknown>) {
-    await this.ch.exchangeDeclare(name, type, { durable }, args as Record<string, string>);
+    await this.#ch.exchangeDeclare(name, type, { durable }, args as Record<string, string>);
   }
   async queueDeclare(name: string, o: QueueOptions) {
-    const ok = await this.ch.queueDeclare(
+    const ok = await this.#ch.queueDeclare(
       name,
       { durable: o.durable ?? false, exclusive: o.exclusive ?? false, autoDelete: o.autoDelete ?? false },
       o.arguments as Record<string, string | number | boolean>,
@@ -93,19 +97,19 @@ class ClientChannel implements AmqpChannel {
     return ok.name;
   }
   async queueBind(queue: string, exchange: string, bindingKey: string) {
-    await this.ch.queueBind(queue, exchange, bindingKey);
+    await this.#ch.queueBind(queue, exchange, bindingKey);
   }
   async queueDelete(name: string) {
-    await this.ch.queueDelete(name);
+    await this.#ch.queueDelete(name);
   }
   async exchangeDelete(name: string) {
-    await this.ch.exchangeDelete(name);
+    await this.#ch.exchangeDelete(name);
   }
   async publish(exchange: string, routingKey: string, body: Uint8Array, properties: AmqpProperties, mandatory: boolean) {
-    await this.ch.basicPublish(exchange, routingKey, body, toClientProperties(properties), mandatory);
+    await this.#ch.basicPublish(exchange, routingKey, body, toClientProperties(properties), mandatory);
   }
   async consume(queue: string, onDelivery: (d: AmqpDelivery) => void) {
-    const consumer = await this.ch.basicConsume(queue, { noAck: false }, (m: AMQPMessage) => {
+    const consumer = await this.#ch.basicConsume(queue, { noAck: false }, (m: AMQPMessage) => {
       onDelivery({
         deliveryTag: m.deliveryTag,
         exchange: m.exchange,
@@ -118,13 +122,13 @@ class ClientChannel implements AmqpChannel {
     return consumer.tag;
   }
   ack(deliveryTag: number, multiple: boolean) {
-    this.ch.basicAck(deliveryTag, multiple).catch(ignore);
+    this.#ch.basicAck(deliveryTag, multiple).catch(ignore);
   }
   reject(deliveryTag: number, requeue: boolean) {
-    this.ch.basicReject(deliveryTag, requeue).catch(ignore);
+    this.#ch.basicReject(deliveryTag, requeue).catch(ignore);
   }
   async close() {
-    if (!this.ch.closed) await this.ch.close().catch(ignore);
+    if (!this.#ch.closed) await this.#ch.close().catch(ignore);
     this.closedBy();
   }
 }
@@ -135,8 +139,11 @@ class ClientConnection implements AmqpConnection {
   onUnblocked: () => void = ignore;
   private readonly channels = new Set<ClientChannel>();
   private notifiedClose = false;
+  // ES private, like ClientChannel's: the client holds the TLS key material.
+  readonly #client: AMQPClient;
 
-  constructor(private readonly client: AMQPClient) {
+  constructor(client: AMQPClient) {
+    this.#client = client;
     client.onerror = ignore; // surfaced through ondisconnect and channel closes instead
     client.ondisconnect = (error) => this.closedBy(error ?? new Error("connection lost"));
     client.onblocked = (reason) => this.onBlocked(reason);
@@ -144,7 +151,7 @@ class ClientConnection implements AmqpConnection {
   }
 
   get closed() {
-    return this.client.closed;
+    return this.#client.closed;
   }
 
   private closedBy(reason?: Error) {
@@ -155,15 +162,156 @@ class ClientConnection implements AmqpConnection {
   }
 
   async openChannel(): Promise<AmqpChannel> {
-    const ch = new ClientChannel(await this.client.channel(), (c) => this.channels.delete(c));
+    const ch = new ClientChannel(await this.#client.channel(), (c) => this.channels.delete(c));
     this.channels.add(ch);
     return ch;
   }
 
   async close() {
-    if (!this.client.closed) await this.client.close().catch(ignore);
+    if (!this.#client.closed) await this.#client.close().catch(ignore);
     this.closedBy();
   }
+}
+
+/**
+ * A connect failure that already says what is wrong and how to fix it: TLS
+ * verification, unusable key files, a refused login. `kind` tells the connection
+ * machine not to add its "is RabbitMQ running?" hint.
+ */
+export class AmqpConnectError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "tls" | "config" | "auth",
+  ) {
+    super(message);
+    this.name = "AmqpConnectError";
+  }
+}
+
+type TlsFiles = { ca?: Buffer; cert?: Buffer; key?: Buffer };
+type TlsSettings = NonNullable<AmqpConnectOptions["tls"]>;
+type SocketError = Error & { code?: string; reason?: string; host?: string; cert?: { subjectaltname?: string } };
+
+/** Collapses an error text to one line, keeping OpenSSL's reason rather than its file and line. */
+function oneLine(message: string): string {
+  const openssl = /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:\n]+)/.exec(message);
+  return (openssl ? openssl[1] : message).replace(/\s+/g, " ").replace(/[\s:]+$/, "").trim();
+}
+
+function readTlsFile(key: "ca_cert" | "certfile" | "keyfile", path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new AmqpConnectError(`tls.${key} ${path}: cannot read it (${e.code ?? oneLine(e.message)}); check the path and that this user may read it`, "config");
+  }
+}
+
+/**
+ * Reads fedora-messaging's ca_cert / certfile / keyfile and checks them here, so
+ * a bad file is named instead of surfacing as an OpenSSL decoder error. Nothing
+ * of the key's content ever goes into a message.
+ */
+function loadTlsFiles(tls: TlsSettings | undefined): TlsFiles | undefined {
+  if (!tls) return undefined;
+  const files: TlsFiles = {};
+  if (tls.caCert) {
+    files.ca = readTlsFile("ca_cert", tls.caCert);
+    try {
+      new X509Certificate(files.ca);
+    } catch (error) {
+      throw new AmqpConnectError(`tls.ca_cert ${tls.caCert}: not a PEM certificate (${oneLine((error as Error).message)}); point it at the CA bundle that signed the broker's certificate`, "config");
+    }
+  }
+  if (tls.certFile) files.cert = readTlsFile("certfile", tls.certFile);
+  if (tls.keyFile) files.key = readTlsFile("keyfile", tls.keyFile);
+  if (files.cert && files.key) {
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(files.cert);
+    } catch (error) {
+      throw new AmqpConnectError(`tls.certfile ${tls.certFile}: not a PEM certificate (${oneLine((error as Error).message)}); point it at the client certificate`, "config");
+    }
+    let privateKey: ReturnType<typeof createPrivateKey>;
+    try {
+      privateKey = createPrivateKey(files.key);
+    } catch (error) {
+      throw new AmqpConnectError(`tls.keyfile ${tls.keyFile}: not an unencrypted PEM private key (${oneLine((error as Error).message)}); point it at the key of tls.certfile`, "config");
+    }
+    let matches = true;
+    try {
+      matches = certificate.checkPrivateKey(privateKey);
+    } catch {
+      // A runtime without checkPrivateKey: the handshake will tell.
+    }
+    if (!matches) throw new AmqpConnectError(`tls.keyfile ${tls.keyFile} is not the private key of tls.certfile ${tls.certFile}; give the key that belongs to that certificate`, "config");
+  }
+  return files;
+}
+
+const UNTRUSTED = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "INVALID_CA",
+]);
+const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
+/** The broker's alert when it refuses our client certificate (or its absence). */
+const CLIENT_CERT_REFUSED = /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE|ACCESS_DENIED)/;
+
+/** One line: what failed, the runtime's code and words for it, and the fix. */
+function explainConnectError(error: unknown, socketError: SocketError | undefined, u: URL, tls: TlsSettings | undefined): Error {
+  if (error instanceof AmqpConnectError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const endpoint = `${u.hostname}:${u.port || (u.protocol === "amqps:" ? 5671 : 5672)}`;
+  const code = socketError?.code ?? (error as { code?: string }).code;
+  const detail = `${code ? `${code}: ` : ""}${oneLine(socketError?.message ?? message)}`;
+
+  const login = /ACCESS_REFUSED - Login was refused[^(]*/.exec(message);
+  if (login) {
+    const user = decodeURIComponent(u.username) || "guest";
+    return new AmqpConnectError(`the broker at ${endpoint} refused the login of user ${user} (403 ACCESS_REFUSED); check the user name and password in the URL`, "auth");
+  }
+  const vhost = /NOT_ALLOWED - access to vhost '([^']*)' refused for user '([^']*)'/.exec(message);
+  if (vhost) {
+    return new AmqpConnectError(`user ${vhost[2]} may not use vhost ${vhost[1]} on ${endpoint} (530 NOT_ALLOWED); grant it (rabbitmqctl set_permissions, or setup-broker --apply) or fix the vhost in the URL`, "auth");
+  }
+  const noVhost = /NOT_ALLOWED - vhost (.*) not found/.exec(message);
+  if (noVhost) {
+    return new AmqpConnectError(`vhost ${noVhost[1]} does not exist on ${endpoint} (530 NOT_ALLOWED); create it (rabbitmqctl add_vhost) or fix the vhost in the URL (the vhost "/" is written %2F)`, "auth");
+  }
+  if (u.protocol !== "amqps:") return error instanceof Error ? error : new Error(message);
+
+  if (code && UNTRUSTED.has(code)) {
+    const by = tls?.caCert ? `not signed by a CA in tls.ca_cert (${tls.caCert})` : "not signed by a CA this system trusts";
+    return new AmqpConnectError(`TLS: the certificate of ${endpoint} is ${by} (${detail}); set tls.ca_cert to the CA that signed the broker's certificate`, "tls");
+  }
+  if (code && EXPIRED.has(code)) {
+    return new AmqpConnectError(`TLS: the certificate of ${endpoint} is outside its validity period (${detail}); renew the broker's certificate or check this machine's clock`, "tls");
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /does not match certificate's altnames/.test(message)) {
+    const names = socketError?.cert?.subjectaltname;
+    return new AmqpConnectError(
+      `TLS: the certificate of ${endpoint} is not valid for host ${u.hostname} (${detail}); connect with a host name the certificate names${names ? ` (${names})` : ""}, or fix its subjectAltName`,
+      "tls",
+    );
+  }
+  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/.test(message)) {
+    return new AmqpConnectError(`TLS: ${endpoint} did not answer with TLS (${detail}); use the broker's TLS port (usually 5671) with amqps://, or amqp:// for a plain port`, "tls");
+  }
+  if ((code && CLIENT_CERT_REFUSED.test(code)) || CLIENT_CERT_REFUSED.test(message.toUpperCase().replace(/ /g, "_"))) {
+    const sent = tls?.certFile ? `refused the client certificate tls.certfile (${tls.certFile})` : "wants a client certificate and none is configured";
+    return new AmqpConnectError(`TLS: the broker at ${endpoint} ${sent} (${detail}); set tls.certfile and tls.keyfile to a certificate signed by a CA the broker trusts`, "tls");
+  }
+  if ((code && /^ERR_(SSL|TLS|OSSL)_/.test(code)) || /SSL routines|TLS|handshake/i.test(message)) {
+    return new AmqpConnectError(`TLS: the handshake with ${endpoint} failed (${detail}); check that it is the broker's TLS port and the tls settings`, "tls");
+  }
+  return error instanceof Error ? error : new Error(message);
 }
 
 export const amqpTransport: AmqpTransport = {
@@ -171,20 +319,30 @@ export const amqpTransport: AmqpTransport = {
     const u = new URL(url);
     if (options.heartbeatSeconds !== undefined) u.searchParams.set("heartbeat", String(options.heartbeatSeconds));
     if (options.name) u.searchParams.set("name", options.name);
-    if (options.tls?.insecure) u.searchParams.set("insecure", "");
-    const tls = options.tls;
-    const client = new AMQPClient(
-      u.toString(),
-      tls && u.protocol === "amqps:"
-        ? {
-            ca: tls.caCert ? readFileSync(tls.caCert) : undefined,
-            cert: tls.certFile ? readFileSync(tls.certFile) : undefined,
-            key: tls.keyFile ? readFileSync(tls.keyFile) : undefined,
-          }
-        : undefined,
-      null,
-    );
-    await client.connect();
+    const secure = u.protocol === "amqps:";
+    const tls = secure ? options.tls : undefined;
+    // The client reads `?insecure` from the URL; the machine warns about it at start.
+    if (tls?.insecure) u.searchParams.set("insecure", "");
+    const files = loadTlsFiles(tls);
+    if (secure && files?.cert && !u.username) {
+      // fedora-messaging uses EXTERNAL here; @cloudamqp/amqp-client only speaks PLAIN and
+      // would silently log in as guest, so this is refused instead.
+      throw new AmqpConnectError(
+        `${u.protocol}//${u.host}${u.pathname} has no user name and tls.certfile is set, which asks for EXTERNAL (client certificate) authentication, but @cloudamqp/amqp-client only supports PLAIN; put the user name and password in the URL (amqps://user:password@${u.host}${u.pathname}), the certificate is still presented`,
+        "config",
+      );
+    }
+    const client = new AMQPClient(u.toString(), files, null);
+    let socketError: SocketError | undefined;
+    try {
+      const connecting = client.connect();
+      // The client keeps only the message of a socket error; the code (and, for a
+      // host name mismatch, the certificate's names) is read from the socket itself.
+      client.socket?.once("error", (error: SocketError) => (socketError ??= error));
+      await connecting;
+    } catch (error) {
+      throw explainConnectError(error, socketError, u, tls);
+    }
     return new ClientConnection(client);
   },
 };

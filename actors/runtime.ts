@@ -8,7 +8,8 @@ import { provideSystem } from "./index.ts";
 import { signatureHooks } from "./signatures.ts";
 import { startHttpServer, type HttpServer } from "./http.ts";
 import { planSystem, type PlanOptions } from "../lib/plan.ts";
-import { describeActor, summaryLines, type ActorInfo } from "../lib/status.ts";
+import { describeActor, publicView, summaryLines, type ActorInfo } from "../lib/status.ts";
+import { createWebSocketInspector } from "@statelyai/inspect";
 import type { SystemContext } from "../machines/system.ts";
 
 export interface RunOptions extends PlanOptions {
@@ -19,6 +20,8 @@ export interface RunOptions extends PlanOptions {
   status?: "auto" | "off";
   statusIntervalMs?: number;
   signals?: boolean;
+  /** ws://HOST:PORT of a Stately inspector (@statelyai/inspect's WebSocket server). */
+  inspect?: string;
   /** Lets a caller (tests, HTTP) reach the running system. */
   onStarted?: (system: AnyActorRef) => void;
 }
@@ -38,8 +41,23 @@ function flatten(info: ActorInfo, depth = 0, out: string[] = [], rates?: Map<str
 export async function runManifest(manifest: Manifest, options: RunOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   const hooks = signatureHooks(manifest, options.logger);
+  // Only what publicView lets through leaves the process: no sockets, no credentials.
+  const inspector = options.inspect
+    ? createWebSocketInspector({
+        url: options.inspect,
+        sanitizeContext: (context) => publicView(context),
+        sanitizeEvent: (event) => publicView(event) as typeof event,
+        // Promise and callback actors carry their input (a broker URL…) in their snapshot.
+        serialize: (event) =>
+          "snapshot" in event && event.snapshot && typeof event.snapshot === "object"
+            ? ({ ...event, snapshot: { ...(event.snapshot as object), input: undefined, output: undefined, error: undefined } as unknown } as typeof event)
+            : event,
+      })
+    : undefined;
+  if (inspector) options.logger.log("info", "system", `streaming inspection events to ${options.inspect}`);
   const system = createActor(provideSystem(options.transports), {
     input: planSystem(manifest, { ...options, validate: { ...hooks.validate, ...options.validate }, encode: { ...hooks.encode, ...options.encode } }),
+    ...(inspector ? { inspect: inspector.inspect } : {}),
   });
   const refsOf = () => (system.getSnapshot().context as SystemContext).refs;
 
@@ -94,6 +112,7 @@ export async function runManifest(manifest: Manifest, options: RunOptions): Prom
 
   const result = await done;
   await http?.close();
+  inspector?.stop();
   if (timer) clearInterval(timer);
   if (options.signals !== false) {
     process.off("SIGINT", onSigint);

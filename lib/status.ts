@@ -2,6 +2,7 @@
 // summary lines, and (later) /actors and /metrics. Never copies per message.
 import type { AnyActorRef } from "xstate";
 import { BridgeStats } from "./stats.ts";
+import { redactText } from "./redact.ts";
 import { formatSummary, type VerifierSummary } from "./verifier-tracker.ts";
 
 export interface ActorInfo {
@@ -81,4 +82,20 @@ export function summaryLines(refs: Record<string, AnyActorRef>): string[] {
     if (id.startsWith("verify:") && verifier) lines.push(formatSummary(id.slice("verify:".length), verifier));
   }
   return lines;
+}
+
+/**
+ * What an outside observer (the Stately inspector) may see of a context or an
+ * event: primitives only, strings with credentials redacted; sockets, buffers,
+ * connections and functions left out.
+ */
+export function publicView(value: unknown): Record<string, unknown> {
+  const view: Record<string, unknown> = {};
+  if (!value || typeof value !== "object") return view;
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v === "string") view[key] = redactText(v);
+    else if (typeof v === "number" || typeof v === "boolean" || v === null) view[key] = v;
+    else if (v instanceof BridgeStats) view[key] = { received: v.received, forwarded: v.forwarded, dropped: v.droppedTotal, duplicates: v.duplicates };
+  }
+  return view;
 }

@@ -32,6 +32,17 @@ export type AmqpConnectionEvent =
 
 const noop = () => {};
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** A transport error that already names its fix (TLS verification, key files, a refused login: actors/amqp.ts AmqpConnectError). */
+const explainsItself = (error: unknown) => typeof error === "object" && error !== null && typeof (error as { kind?: unknown }).kind === "string";
+/** Certificate verification off: `tls.insecure: true`, or `?insecure` written in an amqps:// URL. */
+const verificationOff = ({ url, options }: AmqpConnectionInput) => {
+  try {
+    const u = new URL(url);
+    return u.protocol === "amqps:" && (options.tls?.insecure === true || u.searchParams.has("insecure"));
+  } catch {
+    return false;
+  }
+};
 
 export const amqpConnectionMachine = setup({
   types: {
@@ -88,6 +99,9 @@ export const amqpConnectionMachine = setup({
 }).createMachine({
   id: "amqpConnection",
   context: ({ input }) => ({ ...input, attempt: 0, reconnects: 0 }),
+  entry: ({ context }) =>
+    verificationOff(context) &&
+    context.log?.("warning", `TLS certificate verification is OFF for ${redactUrl(context.url)} (tls.insecure): the broker's identity is not checked, so whoever sits in between can read the traffic and the password; for tests only, set tls.ca_cert instead`),
   initial: "connecting",
   on: { STOP: ".stopping" },
   states: {
@@ -108,9 +122,14 @@ export const amqpConnectionMachine = setup({
             target: "reconnecting",
             actions: [
               "noteFailure",
-              ({ context }) =>
+              ({ context, event }) =>
                 context.attempt === 1 &&
-                context.log?.("error", `cannot reach the broker at ${redactUrl(context.url)}: ${context.lastError}; is RabbitMQ running? (start it with scripts/ensure-broker.sh or \`rabbitmq-server -detached\`); retrying`),
+                context.log?.(
+                  "error",
+                  explainsItself(event.error)
+                    ? `cannot connect to the broker at ${redactUrl(context.url)}: ${context.lastError}; retrying`
+                    : `cannot reach the broker at ${redactUrl(context.url)}: ${context.lastError}; is RabbitMQ running? (start it with scripts/ensure-broker.sh or \`rabbitmq-server -detached\`); retrying`,
+                ),
             ],
           },
         ],

@@ -20,6 +20,7 @@ const GLOBAL: ParseArgsConfig["options"] = {
   conf: { type: "string" },
   "log-format": { type: "string", default: "human" },
   http: { type: "string" },
+  inspect: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -210,12 +211,13 @@ async function runLoaded(v: Record<string, unknown>, result: ReturnType<typeof p
     const file = verifier.report_json;
     if (file) report[verifier.name] = (finding) => appendFileSync(file, JSON.stringify(finding) + "\n");
   }
-  return runManifest(manifest, { transports: { amqp: amqpTransport, zmq: zmqTransport }, logger, report });
+  return runManifest(manifest, { transports: { amqp: amqpTransport, zmq: zmqTransport }, logger, report, inspect: v.inspect as string | undefined });
 }
 
 function help(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
-  return `usage: fedmsg-migration-tools <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nglobal options:\n  --amqp-url URL       broker URL (else $AMQP_URL, else amqp_url of $FEDORA_MESSAGING_CONF or /etc/fedora-messaging/config.toml, else amqp://guest:guest@localhost:5672/%2F)\n  --conf FILE          the Python tool's config.toml ([zmq_to_amqp] exchange, topics, zmq_endpoints)\n  --log-format F       human (default) or json\n  --http ADDR          serve /live, /ready, /metrics, /actors and the status page on ADDR (host:port)\n  --help               this text, or a command's own with <command> --help\n`;
+  return `usage: fedmsg-migration-tools <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nglobal options:\n  --amqp-url URL       broker URL (else $AMQP_URL, else amqp_url of $FEDORA_MESSAGING_CONF or /etc/fedora-messaging/config.toml, else amqp://guest:guest@localhost:5672/%2F)\n  --conf FILE          the Python tool's config.toml ([zmq_to_amqp] exchange, topics, zmq_endpoints)\n  --log-format F       human (default) or json\n  --http ADDR          serve /live, /ready, /metrics, /actors and the status page on ADDR (host:port)\n  --inspect WS_URL      stream XState inspection events to a Stately inspector (e.g. ws://localhost:8080)
+  --help               this text, or a command's own with <command> --help\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {

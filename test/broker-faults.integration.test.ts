@@ -229,7 +229,8 @@ describe("zmq_to_amqp on a failing RabbitMQ", () => {
       const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       child.stderr.on("data", (d) => (err += d));
-      return { child, err: () => err };
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      return { child, err: () => err, exited };
     };
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
@@ -249,8 +250,9 @@ describe("zmq_to_amqp on a failing RabbitMQ", () => {
       for (const [n, id] of ids.entries()) await pub.send(["org.fedoraproject.test.fault", envelope(n, id)]);
       const spoolFile = join(dir, "zmq_to_amqp_s.spool.jsonl");
       await eventually(() => readFileSync(spoolFile, "utf8").split("\n").filter((l) => l.includes("2026-spool-")).length >= 1000, "the outage's messages on disk", 30_000);
+      assert.equal(first.child.exitCode, null, `the first bridge died on its own:\n${first.err()}`);
       first.child.kill("SIGKILL");
-      await new Promise((r) => first.child.once("exit", r));
+      await first.exited;
       rabbitmqctl("start_app");
       second = start();
       await eventually(() => second!.err().includes("spool replayed and confirmed"), "the replay", 60_000);
