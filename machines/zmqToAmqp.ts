@@ -53,7 +53,7 @@ export interface ZmqToAmqpContext {
 export type ZmqToAmqpEvent = ChannelToOwner | { type: "RETRY_REFUSED" } | { type: "STOP" };
 
 /** RabbitMQ's words when topic (or exchange) authorization refuses a publish. */
-const REFUSED = /ACCESS_REFUSED - (?:write access to topic '([^']*)' in )?(?:exchange '([^']*)')?.*?refused for user '([^']*)'/;
+const REFUSED = /ACCESS_REFUSED - (?:\w+ )?access to (?:topic '([^']*)' in )?exchange '([^']*)'.*?refused for user '([^']*)'/;
 
 export const zmqToAmqpMachine = setup({
   types: {

@@ -845,7 +845,7 @@ function procStatus(pid: number): Record<string, string> {
 }
 const kbToMb = (v: string | undefined) => (v ? Number.parseInt(v, 10) / 1024 : NaN);
 
-/** The deepest descendant of `root` whose command line runs scripts/cli.ts: npx → tsx → node. */
+/** The deepest descendant of `root` (or root) running the zmq_to_amqp command: npx → tsx → node. */
 function bridgeProcess(root: number): number | undefined {
   const parent = new Map<number, number>();
   for (const d of readdirSync("/proc")) {
@@ -873,12 +873,12 @@ function bridgeProcess(root: number): number | undefined {
     } catch {
       continue;
     }
-    if (cmdline.includes("scripts/cli.ts") && d > bestDepth) [best, bestDepth] = [pid, d];
+    if (cmdline.includes("\0zmq_to_amqp\0") && d > bestDepth) [best, bestDepth] = [pid, d];
   }
   return best;
 }
 
-async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, maxMessages: number) {
+async function blockedRss(b: Bench, cli: string[], messages: number, bufferBoundBytes: number, maxMessages: number) {
   const exchange = unique("bench.g.x");
   const probeQueue = unique("bench.g.probe");
   const endpoint = `tcp://127.0.0.1:${freePort()}`;
@@ -890,7 +890,7 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
   const consumer = await b.ch.basicConsume(probeQueue, { noAck: true }, () => void probes++);
   const pub = new zmq.Publisher({ sendHighWaterMark: 0, linger: 0 });
   await pub.bind(endpoint);
-  const child = spawn("npx", ["tsx", "scripts/cli.ts", "zmq_to_amqp", "--zmq-endpoint", endpoint, "--exchange", exchange, "--amqp-url", AMQP_URL], {
+  const child = spawn(cli[0]!, [...cli.slice(1), "zmq_to_amqp", "--zmq-endpoint", endpoint, "--exchange", exchange, "--amqp-url", AMQP_URL], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -916,7 +916,7 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
       return probes > 0;
     }, "a probe to cross the zmq_to_amqp child", 60_000);
     bridgePid = bridgeProcess(child.pid!);
-    if (!bridgePid) throw new Error("bench: cannot find the zmq_to_amqp node process under npx");
+    if (!bridgePid) throw new Error(`bench: cannot find the zmq_to_amqp process started by ${cli.join(" ")}`);
     bridgePids.add(bridgePid);
     await sleep(500);
     const idleRss = kbToMb(procStatus(bridgePid).VmRSS);
@@ -964,6 +964,7 @@ async function blockedRss(b: Bench, messages: number, bufferBoundBytes: number, 
       bufferMaxMessages: maxMessages,
       sent: messages,
       sendMs,
+      command: cli.join(" "),
       childState: status.state,
       counters: status.counters,
     };
@@ -1038,6 +1039,7 @@ const USAGE = `usage: npm run bench [-- options]
   --verifier-pairs P     message pairs for (f) (default 500000)
   --pending P            pending entries for (f)'s memory figure (default 100000)
   --blocked-n N          messages sent while the broker blocks, (g) (default 100000)
+  --cli CMD              how (g) starts the bridge (default "npx tsx scripts/cli.ts")
   --only LIST            run some of a,b,c,d,e,f,g (default all)
   --quiet-wait S         before each phase, wait up to S seconds for other work on
                          the machine to stop (default 30; 0 = never wait)
@@ -1057,6 +1059,7 @@ async function main() {
       pending: { type: "string", default: "100000" },
       "blocked-n": { type: "string", default: "100000" },
       "quiet-wait": { type: "string", default: "30" },
+      cli: { type: "string", default: "npx tsx scripts/cli.ts" },
       only: { type: "string", default: "a,b,c,d,e,f,g" },
       peer: { type: "string" },
       endpoint: { type: "string" },
@@ -1164,7 +1167,7 @@ async function main() {
   let blocked: Awaited<ReturnType<typeof blockedRss>> | undefined;
   if (only.has("g")) {
     await settle();
-    blocked = await blockedRss(b, int(values["blocked-n"], "--blocked-n"), zIn.buffer.max_bytes, zIn.buffer.max_messages);
+    blocked = await blockedRss(b, values.cli!.split(" ").filter(Boolean), int(values["blocked-n"], "--blocked-n"), zIn.buffer.max_bytes, zIn.buffer.max_messages);
   }
 
   await client.close().catch(() => {});
@@ -1219,6 +1222,7 @@ async function main() {
           buffer_bound_mb: round(blocked.bufferBoundMb, 1),
           buffer_max_messages: blocked.bufferMaxMessages,
           sent: blocked.sent,
+          command: blocked.command,
           child_state: blocked.childState,
           child_counters: blocked.counters,
         }

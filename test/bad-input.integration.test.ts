@@ -2,13 +2,13 @@
 // is fed 30 kinds of malformed frames interleaved with good messages, on real
 // ZeroMQ and RabbitMQ. Every good message arrives, every bad one is counted by
 // its reason, and the process keeps running until asked to stop.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
-import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { AMQP_URL, cliCommand, eventually, freePort, unique } from "./support/system.ts";
+import type { AMQPMessage } from "@cloudamqp/amqp-client";
+import { AMQP_URL, cliCommand, eventually, freePort, unique, testChannel } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -51,24 +51,17 @@ const CORPUS: [string, (string | Uint8Array)[], string][] = [
   ["msg_id over 255 bytes", ["org.x", env({ msg_id: "2026-" + "y".repeat(300) })], "too_long"],
 ];
 
-let client: AMQPClient;
-let ch: AMQPChannel;
-before(async () => {
-  client = new AMQPClient(AMQP_URL);
-  await client.connect();
-  ch = await client.channel();
-});
-after(() => client.close());
+const amqp = testChannel();
 
 describe("bad input never crashes zmq_to_amqp", () => {
   it(`${CORPUS.length} kinds of malformed frames interleaved with good messages`, async () => {
     assert.ok(new Set(CORPUS.map(([what]) => what)).size >= 25);
     const exchange = unique("test.badinput");
-    await ch.exchangeDeclare(exchange, "topic", { durable: true });
-    const q = await ch.queueDeclare("", { exclusive: true });
-    await ch.queueBind(q.name, exchange, "#");
+    await amqp.ch.exchangeDeclare(exchange, "topic", { durable: true });
+    const q = await amqp.ch.queueDeclare("", { exclusive: true });
+    await amqp.ch.queueBind(q.name, exchange, "#");
     const received: AMQPMessage[] = [];
-    await ch.basicConsume(q.name, { noAck: true }, (m) => void received.push(m));
+    await amqp.ch.basicConsume(q.name, { noAck: true }, (m) => void received.push(m));
 
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
@@ -120,7 +113,7 @@ describe("bad input never crashes zmq_to_amqp", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
       pub.close();
-      await ch.exchangeDelete(exchange);
+      await amqp.ch.exchangeDelete(exchange);
     }
   });
 });

@@ -1,36 +1,26 @@
 // Both bridges end to end on the local RabbitMQ and real ZeroMQ sockets on loopback.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
-import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
+import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
-import { AMQP_URL, eventually, freePort, startSystem, unique } from "./support/system.ts";
+import { AMQP_URL, eventually, freePort, startSystem, unique, testChannel } from "./support/system.ts";
 
 const real = { amqp: amqpTransport, zmq: zmqTransport };
 const N = 10_000;
 const decoder = new TextDecoder();
 
-let client: AMQPClient;
-let ch: AMQPChannel;
-
-before(async () => {
-  client = new AMQPClient(AMQP_URL);
-  await client.connect();
-  ch = await client.channel();
-});
-after(async () => {
-  await client.close();
-});
+const amqp = testChannel();
 
 /** An exclusive queue bound `#` on `exchange`, collecting what arrives. */
 async function collect(exchange: string) {
-  await ch.exchangeDeclare(exchange, "topic", { durable: true });
-  const q = await ch.queueDeclare("", { exclusive: true });
-  await ch.queueBind(q.name, exchange, "#");
+  await amqp.ch.exchangeDeclare(exchange, "topic", { durable: true });
+  const q = await amqp.ch.queueDeclare("", { exclusive: true });
+  await amqp.ch.queueBind(q.name, exchange, "#");
   const messages: AMQPMessage[] = [];
-  await ch.basicConsume(q.name, { noAck: true }, (m) => void messages.push(m));
+  await amqp.ch.basicConsume(q.name, { noAck: true }, (m) => void messages.push(m));
   return messages;
 }
 
@@ -102,7 +92,7 @@ describe("zmq_to_amqp on RabbitMQ", () => {
     } finally {
       await run.stop();
       pub.close();
-      await ch.exchangeDelete(exchange);
+      await amqp.ch.exchangeDelete(exchange);
     }
   });
 });
@@ -110,7 +100,7 @@ describe("zmq_to_amqp on RabbitMQ", () => {
 describe("amqp_to_zmq on RabbitMQ", () => {
   it(`republishes ${N} AMQP messages as fedmsg envelopes on the PUB socket`, async () => {
     const exchange = unique("test.amq.topic");
-    await ch.exchangeDeclare(exchange, "topic", { durable: false, autoDelete: false });
+    await amqp.ch.exchangeDeclare(exchange, "topic", { durable: false, autoDelete: false });
     const port = freePort();
     const run = startSystem(
       {
@@ -127,7 +117,7 @@ describe("amqp_to_zmq on RabbitMQ", () => {
       for await (const [t, b] of sub) frames.push([t!.toString(), b!.toString()]);
     })().catch(() => {});
     const publish = (routingKey: string, body: unknown, messageId: string | undefined, headers: Record<string, string | number | boolean> = {}) =>
-      ch.basicPublish(exchange, routingKey, JSON.stringify(body), { messageId, contentType: "application/json", headers });
+      amqp.ch.basicPublish(exchange, routingKey, JSON.stringify(body), { messageId, contentType: "application/json", headers });
     try {
       await run.until("amqp_to_zmq:out", "forwarding");
       await eventually(() => {
@@ -164,7 +154,7 @@ describe("amqp_to_zmq on RabbitMQ", () => {
     } finally {
       await run.stop();
       sub.close();
-      await ch.exchangeDelete(exchange);
+      await amqp.ch.exchangeDelete(exchange);
     }
   });
 });
@@ -173,7 +163,7 @@ describe("loop prevention", () => {
   it("both bridges against each other: every message crosses once and never comes back", async () => {
     const zmqTopic = unique("test.zmq.topic");
     const amqTopic = unique("test.amq.topic");
-    await ch.exchangeDeclare(amqTopic, "topic", { durable: true });
+    await amqp.ch.exchangeDeclare(amqTopic, "topic", { durable: true });
     const onZmqTopic = await collect(zmqTopic);
     const onAmqTopic = await collect(amqTopic);
     const fedmsgPort = freePort();
@@ -205,7 +195,7 @@ describe("loop prevention", () => {
       }, "the ZeroMQ path to come up");
       const stats = () => (run.ref("zmq_to_amqp:in").getSnapshot().context as { stats: { dropped: Map<string, number> } }).stats;
       await eventually(() => {
-        void ch.basicPublish(amqTopic, "org.fedoraproject.test.probe", "{}", { messageId: randomUUID() });
+        void amqp.ch.basicPublish(amqTopic, "org.fedoraproject.test.probe", "{}", { messageId: randomUUID() });
         return (stats().dropped.get("loop") ?? 0) > 0;
       }, "the AMQP path to come round to zmq_to_amqp");
       await new Promise((r) => setTimeout(r, 300));
@@ -217,7 +207,7 @@ describe("loop prevention", () => {
       for (let i = 0; i < M; i++) {
         const e = envelope(i, { topic: "org.fedoraproject.test.fromzmq" });
         await external.send([e.topic, JSON.stringify(e)]);
-        await ch.basicPublish(amqTopic, "org.fedoraproject.test.fromamqp", JSON.stringify({ i }), { messageId: randomUUID() });
+        await amqp.ch.basicPublish(amqTopic, "org.fedoraproject.test.fromamqp", JSON.stringify({ i }), { messageId: randomUUID() });
       }
       await eventually(() => onZmqTopic.length >= M && (stats().dropped.get("loop") ?? 0) - loopsBefore >= M, "both directions", 30_000);
       await new Promise((r) => setTimeout(r, 500));
@@ -230,8 +220,8 @@ describe("loop prevention", () => {
     } finally {
       await run.stop();
       external.close();
-      await ch.exchangeDelete(zmqTopic);
-      await ch.exchangeDelete(amqTopic);
+      await amqp.ch.exchangeDelete(zmqTopic);
+      await amqp.ch.exchangeDelete(amqTopic);
     }
   });
 });

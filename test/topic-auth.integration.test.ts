@@ -220,7 +220,7 @@ describe("topic authorization on RabbitMQ", () => {
           await pub.send([topic, JSON.stringify(e)]);
         }
         const arrived = () => new Set(received.map((m) => m.properties.messageId));
-        await eventually(() => [...allowed].every((id) => arrived().has(id)), `all ${allowed.size} allowed messages`, 30_000);
+        try { await eventually(() => [...allowed].every((id) => arrived().has(id)), `all ${allowed.size} allowed messages`, 30_000); } catch (e) { console.log(run.logger.lines.join("\n")); console.log("arrived", arrived().size, "stats", bridge().stats.summary(), "buffer", bridge().buffer.size, "held", bridge().held.length); throw e; }
         await eventually(() => bridge().stats.refused >= refused.size, `${refused.size} refusals counted`, 30_000);
 
         // Nothing refused reached the exchange; each refused topic is reported once, naming user, exchange and routing key.

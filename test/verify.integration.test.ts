@@ -1,29 +1,21 @@
 // verify_missing on the local RabbitMQ and a real ZeroMQ PUB: a lossy path
 // withholds known messages and the verifier reports exactly those.
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
-import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
 import type { VerifierFinding } from "../lib/verifier-tracker.ts";
-import { AMQP_URL, eventually, freePort, startSystem, unique } from "./support/system.ts";
+import { AMQP_URL, eventually, freePort, startSystem, unique, testChannel } from "./support/system.ts";
 
-let client: AMQPClient;
-let ch: AMQPChannel;
-before(async () => {
-  client = new AMQPClient(AMQP_URL);
-  await client.connect();
-  ch = await client.channel();
-});
-after(() => client.close());
+const amqp = testChannel();
 
 describe("verify_missing on RabbitMQ", () => {
   it("1,000 messages a side, 17 withheld from AMQP and 9 from ZeroMQ: exactly those 26 reported, and one altered body", async () => {
     const zmqTopic = unique("test.vzmq");
     const amqTopic = unique("test.vamq");
-    for (const x of [zmqTopic, amqTopic]) await ch.exchangeDeclare(x, "topic", { durable: true });
+    for (const x of [zmqTopic, amqTopic]) await amqp.ch.exchangeDeclare(x, "topic", { durable: true });
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
@@ -49,7 +41,7 @@ describe("verify_missing on RabbitMQ", () => {
     );
     const send = async (side: "zmq" | "amqp", id: string, topic: string, msg: unknown, exchange: string) => {
       if (side === "zmq") await pub.send([topic, JSON.stringify({ topic, msg, msg_id: id, timestamp: 1, i: 1, username: "t" })]);
-      else await ch.basicPublish(exchange, topic, JSON.stringify(msg), { messageId: id, contentType: "application/json" });
+      else await amqp.ch.basicPublish(exchange, topic, JSON.stringify(msg), { messageId: id, contentType: "application/json" });
     };
     const matched = () => {
       const core = (run.ref("verify:v").getSnapshot() as { children: { core?: { getSnapshot(): { context: { tracker: { summary(): { matched: number } } } } } } }).children.core;
@@ -106,7 +98,7 @@ describe("verify_missing on RabbitMQ", () => {
     } finally {
       await run.stop();
       pub.close();
-      for (const x of [zmqTopic, amqTopic]) await ch.exchangeDelete(x);
+      for (const x of [zmqTopic, amqTopic]) await amqp.ch.exchangeDelete(x);
     }
   });
 });

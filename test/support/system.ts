@@ -1,4 +1,6 @@
 // Test support: start a manifest's actor system on given transports, and stop it.
+import { after, before } from "node:test";
+import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import { createActor, waitFor, type AnyActorLogic, type AnyActorRef, type SimulatedClock } from "xstate";
 import { parseManifest, type Manifest } from "../../schema/manifest.ts";
 import { provideSystem } from "../../actors/index.ts";
@@ -72,4 +74,19 @@ export const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.rando
 export function cliCommand(args: string[]): [string, string[]] {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   return deno ? [deno.execPath(), ["run", "-A", "scripts/cli.ts", ...args]] : [process.execPath, ["--import", "tsx", "scripts/cli.ts", ...args]];
+}
+
+/**
+ * A channel of the test's own on the local RabbitMQ, opened before the file's
+ * tests and closed after them: `const amqp = testChannel(); … amqp.ch.basicPublish(…)`.
+ */
+export function testChannel() {
+  const handle = {} as { client: AMQPClient; ch: AMQPChannel };
+  before(async () => {
+    handle.client = new AMQPClient(AMQP_URL);
+    await handle.client.connect();
+    handle.ch = await handle.client.channel();
+  });
+  after(() => handle.client.close());
+  return handle;
 }
