@@ -1,15 +1,38 @@
 #!/usr/bin/env -S npx tsx
-// Benchmarks, in one run, on the local RabbitMQ and loopback ZeroMQ, with
-// real-shaped ~1 KB fedmsg messages (test/fixtures/fedmsg-samples.jsonl bodies,
-// padded or trimmed):
-//   (a) raw publish baseline  (b) zmq_to_amqp   → ratios.zmq_to_amqp = b/a
-//   (c) raw consume baseline  (d) amqp_to_zmq   → ratios.amqp_to_zmq = d/c
-//   (e) zmq_to_amqp latency, ZeroMQ send → broker confirm, at 1,000 msg/s
-//   (f) VerifierTracker matching rate and memory per pending entry
-//   (g) RSS of a zmq_to_amqp process while the broker blocks publishers
-// Usage: npm run bench [-- --json FILE] [--n 50000] [--rounds 1] [--only a,b,...]
-// The ZeroMQ peers of (b) and (d) run in a child process (this script with
-// --peer), so the bridge's event loop carries only the bridge, as in production.
+// The bridges' and the verifier's performance, in one run, on the local RabbitMQ
+// and loopback ZeroMQ, with real-shaped fedmsg messages: the bodies of
+// test/fixtures/fedmsg-samples.jsonl, each fitted (largest keys dropped, then a
+// `bench_pad` text added) so its envelope is --bytes (1,024) bytes.
+//
+//   (a) raw publish: @cloudamqp/amqp-client publishes exactly what zmq_to_amqp
+//       would (same body, properties, mandatory), persistent, confirms on, W in
+//       flight, to a topic exchange bound to a durable queue. First publish → Nth confirm.
+//   (b) zmq_to_amqp in this process; a child process PUBs N frames as fast as it
+//       can. Command to the PUB → the bridge's stats.forwarded (confirms) reaches N.
+//   (c) raw consume: a durable queue pre-filled with N, basicConsume at prefetch W,
+//       one `multiple` ack per turn of the event loop (as forwarder.ts acks).
+//       First delivery → Nth delivery acked.
+//   (d) amqp_to_zmq in this process on the same kind of pre-filled queue (its named
+//       queue); a child process SUB, connecting every 1 ms before the bridge binds,
+//       counts: first → Nth message received.
+//   ratios: b/a and d/c (medians over --rounds; the order alternates per round).
+//   (e) ZeroMQ send → broker confirm at 1,000 msg/s offered: the PUB is in this
+//       process, each envelope carries performance.now() at send, and the bridge's
+//       PublishBuffer.confirm is wrapped to note each confirm. Without a consumer
+//       (headline), with one (also arrival at the consumer), and the raw client's
+//       publish → confirm at the same pace (what the broker alone costs).
+//   (f) VerifierTracker: matched events/s (best of 3) and heap per pending entry.
+//   (g) `npx tsx scripts/cli.ts zmq_to_amqp` as a child under a broker memory alarm
+//       (restored to 0.4 in every exit path): VmRSS after 100,000 messages, against
+//       the manifest's default buffer.max_bytes.
+//
+// Every throughput phase also reports CPU µs per message for this process (the
+// client or the bridge), the ZeroMQ peer and the broker, and the cores other work
+// used meanwhile: on a small machine the broker, the bridge and the peer share the
+// cores, so the ratios follow CPU per message. Before each phase the bench waits
+// (--quiet-wait) for other work on the machine to pass.
+//
+// Usage: npm run bench [-- --json FILE] [--n 50000] [--rounds 1] [--only a,b,...]; --help.
 import { parseArgs } from "node:util";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -179,9 +202,19 @@ async function durableQueueOn(ch: AMQPChannel, exchange: string, queue: string) 
   await ch.queueBind(queue, exchange, "#");
 }
 
-async function dropTopology(ch: AMQPChannel, queues: string[], exchanges: string[]) {
-  for (const q of queues) await ch.queueDelete(q).catch(() => {});
-  for (const e of exchanges) await ch.exchangeDelete(e).catch(() => {});
+/** Deletes what a phase declared, on a fresh connection (the phase's own may be the one that broke). */
+async function dropTopology(queues: string[], exchanges: string[]) {
+  let client: AMQPClient | undefined;
+  try {
+    client = await connect("bench cleanup");
+    const ch = await client.channel();
+    for (const q of queues) await ch.queueDelete(q);
+    for (const e of exchanges) await ch.exchangeDelete(e);
+  } catch (e) {
+    process.stderr.write(`bench: cannot delete ${[...queues, ...exchanges].join(", ")}: ${(e as Error).message}; delete them by hand\n`);
+  } finally {
+    await client?.close().catch(() => {});
+  }
 }
 
 // ─── CPU accounting ─────────────────────────────────────────────────────────────
@@ -222,7 +255,7 @@ function brokerPid(): number | undefined {
   return undefined;
 }
 
-export interface CpuReport {
+interface CpuReport {
   wall_ms: number;
   /** CPU µs per message: this process (client or bridge), the ZeroMQ peer, the broker. */
   us_per_msg: { self: number; peer?: number; broker: number };
@@ -439,10 +472,10 @@ async function rawPublish(b: Bench): Promise<PhaseResult> {
     const cpu = meter(b.n);
     const rate = b.n / (ms / 1000);
     b.log(`(a) raw publish: ${b.n} persistent, confirmed, ${b.window} in flight: ${round(ms)} ms, ${round(rate)} msg/s; ${cpuText(cpu, "client")}`);
-    await dropTopology(ch, [queue], [exchange]);
     return { rate, cpu };
   } finally {
     await client.close().catch(() => {});
+    await dropTopology([queue], [exchange]);
   }
 }
 
@@ -458,24 +491,26 @@ async function withZmqToAmqp<T>(b: Bench, pubSide: "peer" | "local", body: (s: {
   const exchange = unique("bench.zmq.topic");
   const queue = unique("bench.zq");
   const endpoint = `tcp://127.0.0.1:${freePort()}`;
-  await durableQueueOn(b.ch, exchange, queue);
   let peer: Peer | undefined;
   let pub: zmq.Publisher | undefined;
-  if (pubSide === "peer") peer = await Peer.start("pub", endpoint, b.messageBytes);
-  else {
-    pub = new zmq.Publisher({ sendHighWaterMark: 0, linger: 0 });
-    await pub.bind(endpoint);
-  }
-  const run = startSystem(
-    {
-      brokers: { main: { url: AMQP_URL } },
-      bridges: [{ name: "bench", kind: "zmq_to_amqp", zmq: { endpoints: [endpoint] }, amqp: { broker: "main", exchange }, window: b.window }],
-    },
-    real,
-  );
+  let run: ReturnType<typeof startSystem> | undefined;
   try {
-    await run.until("zmq_to_amqp:bench", "forwarding", 20_000);
-    const ctx = () => run.ref("zmq_to_amqp:bench").getSnapshot().context as ZmqToAmqpContext;
+    await durableQueueOn(b.ch, exchange, queue);
+    if (pubSide === "peer") peer = await Peer.start("pub", endpoint, b.messageBytes);
+    else {
+      pub = new zmq.Publisher({ sendHighWaterMark: 0, linger: 0 });
+      await pub.bind(endpoint);
+    }
+    const started = startSystem(
+      {
+        brokers: { main: { url: AMQP_URL } },
+        bridges: [{ name: "bench", kind: "zmq_to_amqp", zmq: { endpoints: [endpoint] }, amqp: { broker: "main", exchange }, window: b.window }],
+      },
+      real,
+    );
+    run = started;
+    await started.until("zmq_to_amqp:bench", "forwarding", 20_000);
+    const ctx = () => started.ref("zmq_to_amqp:bench").getSnapshot().context as ZmqToAmqpContext;
     // ZeroMQ's slow joiner: probe until the subscription has reached the PUB.
     await eventually(() => {
       if (peer) void peer.request("probe");
@@ -486,10 +521,10 @@ async function withZmqToAmqp<T>(b: Bench, pubSide: "peer" | "local", body: (s: {
     await b.ch.queuePurge(queue);
     return await body({ ctx, queue, peer, pub });
   } finally {
-    await run.stop(30_000).catch((e: Error) => b.log(`bench: stopping zmq_to_amqp: ${e.message}`));
+    await run?.stop(30_000).catch((e: Error) => b.log(`bench: stopping zmq_to_amqp: ${e.message}`));
     peer?.close();
     pub?.close();
-    await dropTopology(b.ch, [queue], [exchange]);
+    await dropTopology([queue], [exchange]);
   }
 }
 
@@ -501,7 +536,7 @@ async function zmqToAmqpThroughput(b: Bench): Promise<PhaseResult & { sendMs: nu
     const meter = cpuMeter(peer!.pid);
     const start = performance.now();
     const sending = peer!.request("send");
-    await until(() => ctx().stats.forwarded - base >= b.n || ctx().stats.droppedTotal > droppedBefore, `${b.n} confirms in zmq_to_amqp`, 300_000);
+    await until(() => ctx().stats.forwarded - base >= b.n || ctx().stats.droppedTotal > droppedBefore, `${b.n} confirms in zmq_to_amqp`, 300_000, 5);
     const ms = performance.now() - start;
     const cpu = meter(b.n);
     const sent = await sending;
@@ -535,10 +570,11 @@ async function prefill(b: Bench, exchange: string, queue: string) {
 async function rawConsume(b: Bench): Promise<PhaseResult> {
   const exchange = unique("bench.c.x");
   const queue = unique("bench.c.q");
-  await prefill(b, exchange, queue);
-  await sleep(SETTLE_MS); // the broker finishes writing the pre-fill first, as in (d)
-  const client = await connect("bench raw consumer");
+  let client: AMQPClient | undefined;
   try {
+    await prefill(b, exchange, queue);
+    await sleep(SETTLE_MS); // the broker finishes writing the pre-fill first, as in (d)
+    client = await connect("bench raw consumer");
     const ch = await client.channel();
     await ch.basicQos(b.prefetch);
     let count = 0;
@@ -568,8 +604,8 @@ async function rawConsume(b: Bench): Promise<PhaseResult> {
     await ch.close().catch(() => {});
     return { rate, cpu };
   } finally {
-    await client.close().catch(() => {});
-    await dropTopology(b.ch, [queue], [exchange]);
+    await client?.close().catch(() => {});
+    await dropTopology([queue], [exchange]);
   }
 }
 
@@ -578,13 +614,14 @@ async function rawConsume(b: Bench): Promise<PhaseResult> {
 async function amqpToZmqThroughput(b: Bench): Promise<PhaseResult> {
   const exchange = unique("bench.amq.topic");
   const queue = unique("bench.amqp_to_zmq");
-  await prefill(b, exchange, queue);
-  await sleep(SETTLE_MS); // the broker finishes writing the pre-fill first, as in (c)
   const endpoint = `tcp://127.0.0.1:${freePort()}`;
-  // The SUB is connecting (every 1 ms) before the bridge binds, so nothing is lost to the slow joiner.
-  const sub = await Peer.start("sub", endpoint, b.messageBytes);
+  let sub: Peer | undefined;
   let run: ReturnType<typeof startSystem> | undefined;
   try {
+    await prefill(b, exchange, queue);
+    await sleep(SETTLE_MS); // the broker finishes writing the pre-fill first, as in (c)
+    // The SUB is connecting (every 1 ms) before the bridge binds, so nothing is lost to the slow joiner.
+    sub = await Peer.start("sub", endpoint, b.messageBytes);
     const got = sub.request("expect", { n: b.n }, 300_000);
     const meter = cpuMeter(sub.pid);
     run = startSystem(
@@ -597,6 +634,7 @@ async function amqpToZmqThroughput(b: Bench): Promise<PhaseResult> {
       real,
     );
     const r = run;
+    const s = sub;
     const stats = () => (r.ref("amqp_to_zmq:bench").getSnapshot().context as AmqpToZmqContext).stats;
     const lost = new Promise<never>((_, reject) => {
       const check = setInterval(async () => {
@@ -604,7 +642,7 @@ async function amqpToZmqThroughput(b: Bench): Promise<PhaseResult> {
           if (stats().forwarded >= b.n) {
             clearInterval(check);
             await sleep(3000);
-            const { count } = await sub.request("count");
+            const { count } = await s.request("count");
             reject(new Error(`bench: amqp_to_zmq sent ${b.n} but the SUB received ${count} (slow joiner); rerun`));
           }
         } catch {
@@ -621,8 +659,8 @@ async function amqpToZmqThroughput(b: Bench): Promise<PhaseResult> {
     return { rate, cpu };
   } finally {
     await run?.stop(30_000).catch((e: Error) => b.log(`bench: stopping amqp_to_zmq: ${e.message}`));
-    sub.close();
-    await dropTopology(b.ch, [queue], [exchange]);
+    sub?.close();
+    await dropTopology([queue], [exchange]);
   }
 }
 
@@ -727,19 +765,20 @@ async function rawPublishLatency(b: Bench, o: LatencyOptions) {
     const { loop } = await withLoopDelay(() => paced(o, b.templates, async (topic, body) => {
       const r = zmqToAmqp([encoder.encode(topic), encoder.encode(body)], { now, exchange });
       if (!r.ok) throw new Error(r.detail);
-      const sentMs = (JSON.parse(body) as { msg: { bench_sent_ms: number; bench_seq: number } }).msg;
+      const seq = (JSON.parse(body) as { msg: { bench_seq: number } }).msg.bench_seq;
+      const sent = performance.now(); // publish → confirm: the conversion above is not the broker's
       pending.push(
         ch.basicPublish(exchange, r.routingKey, r.body, r.properties as unknown as AMQPProperties, true).then(() => {
-          if (sentMs.bench_seq >= warmup) samples.push(performance.now() - sentMs.bench_sent_ms);
+          if (seq >= warmup) samples.push(performance.now() - sent);
         }),
       );
     }));
     await Promise.all(pending);
     const cpu = meter(o.rate * o.seconds);
-    await dropTopology(ch, [queue], [exchange]);
     return { ...distribution(samples), loop, cpu };
   } finally {
     await client.close().catch(() => {});
+    await dropTopology([queue], [exchange]);
   }
 }
 
@@ -976,16 +1015,26 @@ async function blockedRss(b: Bench, cli: string[], messages: number, bufferBound
     await watcher?.close().catch(() => {});
     killBridges("SIGTERM");
     child.kill("SIGTERM");
-    await Promise.race([exited, sleep(20_000)]);
-    if (children.has(child)) {
+    // Wait for the bridge itself (npx may exit first): a bridge still draining would
+    // declare its exchange again after the cleanup below.
+    const alive = () => [...bridgePids].some((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await until(() => !alive() && !children.has(child), "the zmq_to_amqp child to exit", 20_000, 50).catch(() => {
       killBridges("SIGKILL");
       child.kill("SIGKILL");
-    }
+    });
+    await Promise.race([exited, sleep(2000)]);
     bridgePids.clear();
     if (stderr.some((l) => /ERROR|fatal/.test(l))) b.log(`(g) child stderr (last lines):\n  ${stderr.slice(-5).join("\n  ")}`);
     pub.close();
     await b.ch.basicCancel(consumer.tag).catch(() => {});
-    await dropTopology(b.ch, [probeQueue], [exchange]);
+    await dropTopology([probeQueue], [exchange]);
   }
 }
 
