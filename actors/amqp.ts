@@ -264,6 +264,15 @@ const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
 /** The broker's alert when it refuses our client certificate (or its absence). */
 const CLIENT_CERT_REFUSED = /ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|HANDSHAKE_FAILURE|ACCESS_DENIED)/;
 
+/**
+ * The library's error carries its client (and so the TLS key material): only its
+ * words and code travel on, in one line.
+ */
+function plainError(message: string, code: string | undefined): Error {
+  const error = new Error(oneLine(message));
+  return code ? Object.assign(error, { code }) : error;
+}
+
 /** One line: what failed, the runtime's code and words for it, and the fix. */
 function explainConnectError(error: unknown, socketError: SocketError | undefined, u: URL, tls: TlsSettings | undefined): Error {
   if (error instanceof AmqpConnectError) return error;
@@ -285,7 +294,7 @@ function explainConnectError(error: unknown, socketError: SocketError | undefine
   if (noVhost) {
     return new AmqpConnectError(`vhost ${noVhost[1]} does not exist on ${endpoint} (530 NOT_ALLOWED); create it (rabbitmqctl add_vhost) or fix the vhost in the URL (the vhost "/" is written %2F)`, "auth");
   }
-  if (u.protocol !== "amqps:") return error instanceof Error ? error : new Error(message);
+  if (u.protocol !== "amqps:") return plainError(message, code);
 
   if (code && UNTRUSTED.has(code)) {
     const by = tls?.caCert ? `not signed by a CA in tls.ca_cert (${tls.caCert})` : "not signed by a CA this system trusts";
@@ -311,7 +320,7 @@ function explainConnectError(error: unknown, socketError: SocketError | undefine
   if ((code && /^ERR_(SSL|TLS|OSSL)_/.test(code)) || /SSL routines|TLS|handshake/i.test(message)) {
     return new AmqpConnectError(`TLS: the handshake with ${endpoint} failed (${detail}); check that it is the broker's TLS port and the tls settings`, "tls");
   }
-  return error instanceof Error ? error : new Error(message);
+  return plainError(message, code);
 }
 
 export const amqpTransport: AmqpTransport = {

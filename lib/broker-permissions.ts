@@ -64,6 +64,10 @@ export interface ExchangeDeclaration {
 }
 
 export interface BrokerSetupPlan {
+  /** Virtual hosts the broker URLs name, other than the default "/". */
+  vhosts: string[];
+  /** Host names of the brokers: rabbitmqctl reaches one node, so --apply needs exactly one. */
+  hosts: string[];
   users: BrokerUser[];
   exchanges: ExchangeDeclaration[];
   /** Things the operator should know: guest logins, users shared between roles, … */
@@ -262,9 +266,10 @@ export function brokerSetupPlan(manifest: Manifest): BrokerSetupPlan {
         .map(([exchange, t]) => ({ exchange, write: anchored(t.write), read: anchored(t.read) })),
     });
   }
-  const hosts = new Set(Object.values(manifest.brokers).map((b) => new URL(b.url).hostname));
-  if (hosts.size > 1) warnings.push(`the brokers are on ${hosts.size} hosts (${[...hosts].join(", ")}); rabbitmqctl reaches one node, so run each host's commands there`);
-  return { users, exchanges: [...exchanges.values()], warnings };
+  const hosts = [...new Set(Object.values(manifest.brokers).map((b) => new URL(b.url).hostname))];
+  if (hosts.length > 1) warnings.push(`the brokers are on ${hosts.length} hosts (${hosts.join(", ")}); rabbitmqctl reaches one node, so run each host's commands there`);
+  const vhosts = [...new Set(Object.values(manifest.brokers).map((b) => loginOf(b.url).vhost))].filter((v) => v !== "/").sort();
+  return { vhosts, hosts, users, exchanges: [...exchanges.values()], warnings };
 }
 
 /** One rabbitmqctl invocation; `stdinEnv` names the variable whose value goes to its standard input. */
@@ -302,7 +307,8 @@ export function planScript(plan: BrokerSetupPlan, manifest: Manifest, source: st
   const out = [`# setup-broker --manifest ${source}: least-privilege users for its bridges, verifiers and publishers.`];
   out.push("# Review, then run these lines on the broker host or use setup-broker --apply; passwords come from the variables named.");
   for (const w of plan.warnings) out.push(`# warning: ${w}`);
-  if (plan.users.length > 0) out.push("set -eu");
+  if (plan.users.length > 0 || plan.vhosts.length > 0) out.push("set -eu");
+  for (const vhost of plan.vhosts) out.push(`rabbitmqctl list_vhosts name | grep -qxF ${shellQuote(vhost)} || rabbitmqctl add_vhost ${shellQuote(vhost)}`);
   for (const user of plan.users) {
     const urls = user.brokers.map((b) => `brokers.${b} (${redactUrl(manifest.brokers[b]!.url)})`).join(", ");
     out.push("", `# user ${user.user} on vhost ${user.vhost}, for ${urls}:`);
@@ -317,7 +323,12 @@ export function planScript(plan: BrokerSetupPlan, manifest: Manifest, source: st
   return out;
 }
 
-export function describeExchange(e: ExchangeDeclaration): string {
+/** `zmq.topic (topic, durable alternate-exchange=zmq.unroutable)`. */
+export function exchangeSettings(e: ExchangeDeclaration): string {
   const args = e.arguments ? ` ${Object.entries(e.arguments).map(([k, v]) => `${k}=${v}`).join(" ")}` : "";
-  return `${e.name} (${e.type}, durable${args}) on brokers.${e.broker}, for ${[...new Set(e.usedBy)].join(", ")}${e.mode === "if-missing" ? "; left as it is if it exists" : ""}`;
+  return `${e.name} (${e.type}, durable${args})`;
+}
+
+export function describeExchange(e: ExchangeDeclaration): string {
+  return `${exchangeSettings(e)} on brokers.${e.broker}, for ${[...new Set(e.usedBy)].join(", ")}${e.mode === "if-missing" ? "; left as it is if it exists" : ""}`;
 }

@@ -29,6 +29,22 @@ export function resolveAmqpUrl(flag: string | undefined, conf: Toml | undefined,
   return typeof fromConf === "string" ? fromConf : DEFAULT_AMQP_URL;
 }
 
+/**
+ * fedora-messaging's `[tls]` section (ca_cert, certfile, keyfile) for an amqps://
+ * URL, from --conf or else the fedora-messaging config file; none for amqp://
+ * (fedora-messaging's default config has a [tls] section even for plain AMQP).
+ */
+export function resolveTls(url: string, conf: Toml | undefined, env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  if (!url.startsWith("amqps:")) return undefined;
+  const section = (conf?.tls ?? fedoraMessagingConfig(env)?.tls) as Toml | undefined;
+  const tls: Record<string, string> = {};
+  for (const key of ["ca_cert", "certfile", "keyfile"]) {
+    const value = section?.[key];
+    if (typeof value === "string" && value !== "") tls[key] = value;
+  }
+  return Object.keys(tls).length > 0 ? tls : undefined;
+}
+
 /** Objects merged key by key, recursively; anything else in `over` replaces `base`. */
 export function deepMerge<T>(base: T, over: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(over)) return (over === undefined ? base : over) as T;

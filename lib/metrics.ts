@@ -227,6 +227,7 @@ export function createMetrics(system: AnyActorRef, options: MetricsOptions = {})
   });
   counter("fedmsg_bridge_duplicates_total", "Messages published or delivered again (after a reconnect, nack or redelivery): possible duplicates downstream.", ["bridge"], perBridge((b) => b.stats.duplicates));
   counter("fedmsg_bridge_returned_total", "Mandatory publishes the broker returned as unroutable (no queue bound).", ["bridge"], perBridge((b) => b.stats.returned));
+  counter("fedmsg_bridge_refused_total", "Publishes the broker refused (403 ACCESS_REFUSED, e.g. topic authorization): held for a retry or dead-lettered, by the bridge's on_refused.", ["bridge"], perBridge((b) => b.stats.refused));
   counter("fedmsg_bridge_reconnects_total", "Times the bridge lost its AMQP channel and had to wait for it again.", ["bridge"], perBridge((b) => b.stats.reconnects));
   gauge("fedmsg_bridge_buffer_messages", "Messages the bridge holds: not yet confirmed (zmq_to_amqp) or on the socket and not yet acked (amqp_to_zmq).", ["bridge"], perBridge((b) => b.buffered));
   gauge("fedmsg_bridge_buffer_bytes", "Bytes of message bodies in the zmq_to_amqp buffer.", ["bridge"], perBridge((b) => b.bufferedBytes));

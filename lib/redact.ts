@@ -11,5 +11,10 @@ export function redactUrl(url: string): string {
 
 /** Replaces any credentials of a URL found inside a free-form text (error messages). */
 export function redactText(text: string): string {
-  return text.replace(/(\w+:\/\/[^:/@\s]*):[^@\s]*@/g, "$1:***@");
+  return (
+    text
+      .replace(/(\w+:\/\/[^:/@\s]*):[^@\s]*@/g, "$1:***@")
+      // user:password@ in a URL too malformed for the rule above ("amqp//u:p@h", "u:p@h").
+      .replace(/((?:^|[\s"'(=,])(?:[\w+.-]*:?\/\/)?[^\s"'(=,:@/]+):(?!\*\*\*@)[^\s"'@/]+@/g, "$1:***@")
+  );
 }

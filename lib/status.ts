@@ -43,7 +43,7 @@ function countersOf(snapshot: Inspectable): Record<string, number> {
   const counters: Record<string, number> = {};
   if (ctx.stats instanceof BridgeStats) {
     const s = ctx.stats;
-    Object.assign(counters, { received: s.received, forwarded: s.forwarded, dropped: s.droppedTotal, duplicates: s.duplicates, returned: s.returned });
+    Object.assign(counters, { received: s.received, forwarded: s.forwarded, dropped: s.droppedTotal, duplicates: s.duplicates, returned: s.returned, refused: s.refused });
   }
   const buffer = ctx.buffer as { size?: number; inflightCount?: number } | undefined;
   if (buffer?.size !== undefined) Object.assign(counters, { buffered: buffer.size, inflight: buffer.inflightCount ?? 0 });

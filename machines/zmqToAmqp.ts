@@ -101,8 +101,11 @@ export const zmqToAmqpMachine = setup({
         `broker refused to let user ${user} publish to exchange ${exchange ?? "?"} with routing key ${topic ?? "(any)"} (403 ACCESS_REFUSED): ${refused.length} message(s) ${policy.policy === "keep" ? `held, retried in ${policy.retryMs} ms` : `sent to ${policy.exchange}`}; grant the topic permission (setup-broker) or change the routing`,
       );
       if (policy.policy === "keep") {
+        // One retry timer for everything held: scheduling the same id again would orphan
+        // the pending timer (it would still fire, and keep the process alive after stop).
+        const timerPending = context.held.length > 0;
         context.held.push(...refused);
-        enqueue.raise({ type: "RETRY_REFUSED" }, { id: "retry-refused", delay: policy.retryMs });
+        if (!timerPending) enqueue.raise({ type: "RETRY_REFUSED" }, { id: "retry-refused", delay: policy.retryMs });
       } else {
         for (const m of refused) {
           context.buffer.push(

@@ -6,12 +6,13 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { appendFileSync, readFileSync } from "node:fs";
 import { loadManifest, parseManifest, type Manifest } from "../schema/manifest.ts";
 import { createLogger, type LogFormat } from "../lib/log.ts";
-import { deepMerge, readToml, resolveAmqpUrl, type Toml } from "../lib/config.ts";
+import { deepMerge, readToml, resolveAmqpUrl, resolveTls, type Toml } from "../lib/config.ts";
 import { runManifest } from "../actors/runtime.ts";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
 import type { VerifierFinding } from "../lib/verifier-tracker.ts";
 import { diagramCommand } from "./diagram.ts";
+import { setupBrokerCommand } from "./setup-broker.ts";
 
 class UsageError extends Error {}
 
@@ -136,6 +137,15 @@ const COMMANDS: Record<string, Command> = {
     options: { out: { type: "string", default: "docs/machines" }, check: { type: "boolean", default: false } },
     run: (v) => diagramCommand({ out: v.out as string, check: v.check as boolean }),
   },
+  "setup-broker": {
+    summary: "Declare a manifest's exchanges and print (or --apply through rabbitmqctl) least-privilege users, permissions and topic permissions",
+    usage: "setup-broker --manifest FILE [--apply]",
+    options: { manifest: { type: "string" }, apply: { type: "boolean", default: false } },
+    run: (v) => {
+      if (!v.manifest) throw new UsageError("--manifest FILE is required");
+      return setupBrokerCommand({ manifest: v.manifest as string, apply: v.apply as boolean, "amqp-url": v["amqp-url"] as string | undefined });
+    },
+  },
   validate: {
     summary: "Check a topology manifest and print every mistake with its path and fix",
     usage: "validate --manifest FILE",
@@ -193,7 +203,9 @@ function positiveInt(value: unknown, flag: string): number {
 
 /** A one-entry manifest from flags, validated like any manifest file. */
 function runSingle(v: Record<string, unknown>, conf: Toml | undefined, entries: Record<string, unknown>): Promise<number> {
-  const raw = deepMerge({ brokers: { main: { url: resolveAmqpUrl(v["amqp-url"] as string | undefined, conf) } } }, entries);
+  const url = resolveAmqpUrl(v["amqp-url"] as string | undefined, conf);
+  const tls = resolveTls(url, conf);
+  const raw = deepMerge({ brokers: { main: { url, ...(tls ? { tls } : {}) } } }, entries);
   return runLoaded(v, parseManifest(JSON.stringify(raw), { file: "(command line)", env: {} }));
 }
 

@@ -8,6 +8,7 @@ import { loadManifest, type Manifest } from "../schema/manifest.ts";
 import {
   brokerSetupPlan,
   describeExchange,
+  exchangeSettings,
   planScript,
   rabbitmqctlCommands,
   shellLine,
@@ -82,17 +83,20 @@ export async function setupBroker(values: SetupBrokerValues, io: SetupBrokerIo):
 
 /** Creates the users and grants their permissions with rabbitmqctl; refuses before changing anything when a password is missing. */
 function applyUsers(plan: BrokerSetupPlan, io: SetupBrokerIo): number {
-  if (plan.users.length === 0) return 0;
-  if (plan.warnings.some((w) => w.includes("rabbitmqctl reaches one node"))) {
+  if (plan.users.length === 0 && plan.vhosts.length === 0) return 0;
+  if (plan.hosts.length > 1) {
     io.err("setup-broker --apply: the manifest's brokers are on several hosts and rabbitmqctl reaches one node; run setup-broker without --apply and run each host's commands there");
     return 1;
   }
   let existing: Set<string>;
+  let vhosts: Set<string>;
   try {
     const listed = JSON.parse(io.rabbitmqctl(["list_users", "--formatter", "json"]) || "[]") as { user: string }[];
     existing = new Set(listed.map((u) => u.user));
+    const listedVhosts = JSON.parse(io.rabbitmqctl(["list_vhosts", "name", "--formatter", "json"]) || "[]") as { name: string }[];
+    vhosts = new Set(listedVhosts.map((v) => v.name));
   } catch (error) {
-    io.err(`setup-broker --apply: cannot list the broker's users (${failure(error)}); run it on the broker host as root or rabbitmq, or run the commands setup-broker prints without --apply`);
+    io.err(`setup-broker --apply: cannot list the broker's users and vhosts (${failure(error)}); run it on the broker host as root or rabbitmq, or run the commands setup-broker prints without --apply`);
     return 1;
   }
   const missing = plan.users.filter((u) => !existing.has(u.user) && !io.env[u.passwordEnv]);
@@ -101,6 +105,15 @@ function applyUsers(plan: BrokerSetupPlan, io: SetupBrokerIo): number {
   }
   if (missing.length > 0) return 1;
 
+  for (const vhost of plan.vhosts.filter((v) => !vhosts.has(v))) {
+    io.out(`+ ${shellLine({ args: ["add_vhost", vhost] })}`);
+    try {
+      io.rabbitmqctl(["add_vhost", vhost]);
+    } catch (error) {
+      io.err(`setup-broker --apply: rabbitmqctl add_vhost ${vhost} failed: ${failure(error)}`);
+      return 1;
+    }
+  }
   for (const user of plan.users) {
     for (const command of rabbitmqctlCommands(user)) {
       let step: RabbitmqctlCommand | undefined = command;
@@ -129,7 +142,7 @@ function applyUsers(plan: BrokerSetupPlan, io: SetupBrokerIo): number {
 function declareFailure(e: ExchangeDeclaration, user: string, message: string): { fatal: boolean; line: string } {
   if (/PRECONDITION_FAILED|406/.test(message)) {
     return e.mode === "bridge"
-      ? { fatal: true, line: `exchange ${e.name} exists with other settings (${message}); the bridge declares it as ${describeExchange(e).split(" on ")[0]} and would fail the same way at start: delete it and run setup-broker again, or change the manifest` }
+      ? { fatal: true, line: `exchange ${e.name} exists with other settings (${message}); the bridge declares it as ${exchangeSettings(e)} and would fail the same way at start: delete it and run setup-broker again, or change the manifest` }
       : { fatal: false, line: `# exchange ${e.name} exists with other settings; left as it is` };
   }
   if (/ACCESS_REFUSED|403/.test(message)) {
@@ -138,12 +151,19 @@ function declareFailure(e: ExchangeDeclaration, user: string, message: string): 
   return { fatal: true, line: `declaring exchange ${e.name} failed: ${message}` };
 }
 
+function withVhostOf(login: string, broker: string): string {
+  const u = new URL(login);
+  u.pathname = new URL(broker).pathname;
+  return u.toString();
+}
+
 async function declareExchanges(plan: BrokerSetupPlan, manifest: Manifest, amqpUrl: string | undefined, io: SetupBrokerIo): Promise<number> {
   let status = 0;
   const brokers = [...new Set(plan.exchanges.map((e) => e.broker))];
   for (const broker of brokers) {
     const spec = manifest.brokers[broker]!;
-    const url = amqpUrl ?? spec.url;
+    // --amqp-url gives the login (an administrator's); the vhost stays the broker entry's.
+    const url = amqpUrl ? withVhostOf(amqpUrl, spec.url) : spec.url;
     const tls =
       url.startsWith("amqps:") && spec.tls
         ? { caCert: spec.tls.ca_cert ?? undefined, certFile: spec.tls.certfile ?? undefined, keyFile: spec.tls.keyfile ?? undefined, insecure: spec.tls.insecure }
@@ -153,7 +173,9 @@ async function declareExchanges(plan: BrokerSetupPlan, manifest: Manifest, amqpU
     try {
       connection = await io.transport.connect(url, { name: "fedmsg-migration-tools setup-broker", heartbeatSeconds: 10, tls });
     } catch (error) {
-      io.err(`setup-broker: cannot declare the exchanges of brokers.${broker}: cannot connect to ${redactUrl(url)}: ${redactText((error as Error).message ?? String(error))}${amqpUrl ? "" : "; give an administrator's URL with --amqp-url, or run with --apply first"}`);
+      // A login or vhost refusal may just mean the manifest's user does not exist yet.
+      const hint = !amqpUrl && (error as { kind?: string }).kind === "auth" ? "; give an administrator's URL with --amqp-url, or run with --apply first" : "";
+      io.err(`setup-broker: cannot declare the exchanges of brokers.${broker}: cannot connect to ${redactUrl(url)}: ${redactText((error as Error).message ?? String(error))}${hint}`);
       status = 1;
       continue;
     }

@@ -90,7 +90,7 @@ describe("parseManifest defaults", () => {
           name: "from-fedmsg",
           kind: "zmq_to_amqp",
           zmq: { endpoints: ["tcp://127.0.0.1:9940"], topics: [] },
-          amqp: { broker: "main", exchange: "zmq.topic" },
+          amqp: { broker: "main", exchange: "zmq.topic", alternate_exchange: null, on_refused: "keep", dead_letter_exchange: null },
           buffer: { max_messages: 100000, max_bytes: 268435456, overflow: "drop-newest", spool_dir: null },
           window: 1000,
         },

@@ -18,7 +18,8 @@ import { AMQP_URL, eventually, freePort, manifestOf, startSystem, unique } from 
 import { rabbitmqctl } from "./support/broker.ts";
 import { brokerSetupPlan, passwordEnvOf, planScript } from "../lib/broker-permissions.ts";
 import { defaultSetupBrokerIo, setupBroker } from "../scripts/setup-broker.ts";
-import { summaryLines } from "../lib/status.ts";
+import { describeActor, summaryLines } from "../lib/status.ts";
+import { createMetrics } from "../lib/metrics.ts";
 import type { BridgeStats } from "../lib/stats.ts";
 import type { SystemContext } from "../machines/system.ts";
 
@@ -83,6 +84,15 @@ describe("setup-broker: the least-privilege plan of a manifest", () => {
     assert.ok(plan.exchanges.some((e) => e.name === "zmq.other"), "exchanges of guest's bridges are still declared");
   });
 
+  it("creates the vhosts the URLs name, when missing", () => {
+    const m = manifestOf({ brokers: { b: { url: "amqp://u:x@127.0.0.1:5672/fedmsg-b" } }, bridges: [{ name: "in", kind: "zmq_to_amqp", zmq: { endpoints: ["tcp://127.0.0.1:9940"] }, amqp: { broker: "b" } }] });
+    const p = brokerSetupPlan(m);
+    assert.deepEqual(p.vhosts, ["fedmsg-b"]);
+    const script = planScript(p, m, "m.yaml");
+    assert.ok(script.includes("rabbitmqctl list_vhosts name | grep -qxF fedmsg-b || rabbitmqctl add_vhost fedmsg-b"));
+    assert.ok(script.includes("rabbitmqctl set_permissions -p fedmsg-b u '^(zmq\\.topic)$' '^(zmq\\.topic)$' '^$'"), script.join("\n"));
+  });
+
   it("warns when one user both publishes and consumes", () => {
     const shared = brokerSetupPlan(
       manifestOf({
@@ -112,16 +122,17 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "fedmsg-topic-auth-"));
 });
 after(async () => {
-  for (const user of users) {
-    try {
-      rabbitmqctl("delete_user", user);
-    } catch {
-      /* not created */
-    }
+  const existing = rabbitmqctl("list_users");
+  for (const user of users) if (existing.includes(user)) rabbitmqctl("delete_user", user);
+  await admin.close().catch(() => {});
+  // A connection of its own: another test's broker restart may have closed `admin`.
+  const cleanup = new AMQPClient(AMQP_URL);
+  await cleanup.connect();
+  for (const exchange of exchanges) {
+    const c = await cleanup.channel();
+    await c.exchangeDelete(exchange).catch(() => {});
   }
-  const cleanup = await admin.channel();
-  for (const exchange of exchanges) await cleanup.exchangeDelete(exchange).catch(() => {});
-  await admin.close();
+  await cleanup.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -133,14 +144,14 @@ function newUser(prefix: string) {
 }
 
 /** Runs setup-broker --apply on `raw` (as a manifest file) with the passwords in its environment. */
-async function applySetup(raw: Record<string, unknown>, passwords: Record<string, string>) {
+async function applySetup(raw: Record<string, unknown>, passwords: Record<string, string>, amqpUrl: string | null = AMQP_URL) {
   const file = join(dir, `${randomUUID()}.json`);
   writeFileSync(file, JSON.stringify(raw));
   const out: string[] = [];
   const err: string[] = [];
   const env: Record<string, string> = {};
   for (const [user, password] of Object.entries(passwords)) env[passwordEnvOf(user)] = password;
-  const code = await setupBroker({ manifest: file, apply: true, "amqp-url": AMQP_URL }, { ...defaultSetupBrokerIo(), env, out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = await setupBroker({ manifest: file, apply: true, ...(amqpUrl ? { "amqp-url": amqpUrl } : {}) }, { ...defaultSetupBrokerIo(), env, out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
 }
 
@@ -186,7 +197,7 @@ describe("topic authorization on RabbitMQ", () => {
         brokers: { main: { url: urlFor(user, password) } },
         bridges: [{ name: "in", kind: "zmq_to_amqp", zmq: { endpoints: [`tcp://127.0.0.1:${port}`], topics: ["org.fedoraproject.allowed."] }, amqp }],
         // Held messages are retried after max_delay_ms: long enough that each is refused once here.
-        supervision: { base_delay_ms: 100, max_delay_ms: 120_000 },
+        supervision: { base_delay_ms: 100, max_delay_ms: 60_000 },
       };
       const setup = await applySetup(granted, { [user]: password });
       assert.equal(setup.code, 0, setup.err.join("\n"));
@@ -220,7 +231,7 @@ describe("topic authorization on RabbitMQ", () => {
           await pub.send([topic, JSON.stringify(e)]);
         }
         const arrived = () => new Set(received.map((m) => m.properties.messageId));
-        try { await eventually(() => [...allowed].every((id) => arrived().has(id)), `all ${allowed.size} allowed messages`, 30_000); } catch (e) { console.log(run.logger.lines.join("\n")); console.log("arrived", arrived().size, "stats", bridge().stats.summary(), "buffer", bridge().buffer.size, "held", bridge().held.length); throw e; }
+        await eventually(() => [...allowed].every((id) => arrived().has(id)), `all ${allowed.size} allowed messages`, 30_000);
         await eventually(() => bridge().stats.refused >= refused.size, `${refused.size} refusals counted`, 30_000);
 
         // Nothing refused reached the exchange; each refused topic is reported once, naming user, exchange and routing key.
@@ -239,7 +250,12 @@ describe("topic authorization on RabbitMQ", () => {
           assert.equal(deadLettered[0]!.properties.headers!["x-refused-user"], user);
           assert.equal(deadLettered[0]!.properties.headers!["x-refused-exchange"], exchange);
         }
+        // Counted where operators look: the summary line, the status counters and /metrics.
         assert.ok(summaryLines((run.system.getSnapshot().context as SystemContext).refs).some((l) => l.includes(`refused=${refused.size}`)));
+        const counters = describeActor("system", run.system).children.find((c) => c.id === "zmq_to_amqp:in")?.counters;
+        assert.equal(counters?.refused, refused.size, "status counters");
+        const metrics = await createMetrics(run.system, { processMetrics: false }).render();
+        assert.match(metrics, new RegExp(`^fedmsg_bridge_refused_total\\{bridge="zmq_to_amqp:in"\\} ${refused.size}$`, "m"));
 
         // Not blocked: later allowed messages still cross, and the bridge is back to forwarding with an empty buffer.
         const later = envelope("org.fedoraproject.allowed.later");
@@ -288,13 +304,32 @@ describe("topic authorization on RabbitMQ", () => {
     }
     // Writer: zmq.topic within its prefix only; never the native exchange.
     assert.equal(await tryPublish(urlFor(writer.user, writer.password), zmqExchange, "org.fedoraproject.x"), undefined);
-    assert.match((await tryPublish(urlFor(writer.user, writer.password), zmqExchange, "com.example.x")) ?? "", /ACCESS_REFUSED - write access to topic 'com\.example\.x'/);
+    assert.match((await tryPublish(urlFor(writer.user, writer.password), zmqExchange, "com.example.x")) ?? "", /ACCESS_REFUSED - (write )?access to topic 'com\.example\.x'/);
     assert.match((await tryPublish(urlFor(writer.user, writer.password), nativeExchange, "org.fedoraproject.x")) ?? "", /ACCESS_REFUSED - access to exchange/);
     // Readers: no exchange at all.
     for (const u of [reader, verifier]) {
       for (const exchange of [zmqExchange, nativeExchange]) {
         assert.match((await tryPublish(urlFor(u.user, u.password), exchange, "org.fedoraproject.x")) ?? "", /ACCESS_REFUSED/, `${u.user} → ${exchange}`);
       }
+    }
+  });
+
+  it("--apply creates a missing vhost, and the new user declares its exchange there itself", async () => {
+    const { user, password } = newUser("fedmsg-vh");
+    const vhost = unique("fedmsg-test-vhost");
+    try {
+      const raw = {
+        brokers: { main: { url: `amqp://${user}:${password}@${broker.host}/${vhost}` } },
+        bridges: [{ name: "in", kind: "zmq_to_amqp", zmq: { endpoints: ["tcp://127.0.0.1:9"] }, amqp: { broker: "main" } }],
+      };
+      // No --amqp-url: the exchanges are declared as the manifest's (new) user.
+      const setup = await applySetup(raw, { [user]: password }, null);
+      assert.equal(setup.code, 0, setup.err.join("\n"));
+      assert.ok(setup.out.includes(`+ rabbitmqctl add_vhost ${vhost}`), setup.out.join("\n"));
+      assert.match(rabbitmqctl("list_permissions", "-p", vhost), new RegExp(`${user}\\s+\\^\\(zmq\\\\\\.topic\\)\\$`));
+      assert.match(rabbitmqctl("list_exchanges", "-p", vhost, "name", "type", "durable"), /zmq\.topic\s+topic\s+true/);
+    } finally {
+      if (rabbitmqctl("list_vhosts").includes(vhost)) rabbitmqctl("delete_vhost", vhost);
     }
   });
 
