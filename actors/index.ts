@@ -4,7 +4,7 @@
 import { fromPromise, type AnyActorLogic } from "xstate";
 import type { AmqpConnection, AmqpConnectOptions, Transports } from "./transport.ts";
 import { amqpConnectionMachine } from "../machines/amqpConnection.ts";
-import { amqpChannelMachine, type ChannelWorkInput } from "../machines/amqpChannel.ts";
+import { amqpChannelMachine } from "../machines/amqpChannel.ts";
 import { zmqSocketMachine } from "../machines/zmqSocket.ts";
 import { zmqToAmqpMachine } from "../machines/zmqToAmqp.ts";
 import { amqpToZmqMachine } from "../machines/amqpToZmq.ts";
@@ -44,4 +44,3 @@ export function provideSystem(transports: Transports) {
   return systemMachine.provide({ actors: { amqpConnection, zmqToAmqp, amqpToZmq, verifier, publisher } as never });
 }
 
-export type { ChannelWorkInput };

@@ -1,7 +1,7 @@
 // zmq_to_amqp: SUB on the fedmsg endpoints → PublishBuffer (→ spool on disk) →
 // confirm-window publisher on `zmq.topic`.
 // starting → forwarding ⇄ backpressured → draining → stopped.
-import { assign, enqueueActions, fromCallback, raise, setup, type ActorRefFrom, type AnyActorRef } from "xstate";
+import { assign, enqueueActions, fromCallback, setup, type ActorRefFrom, type AnyActorRef } from "xstate";
 import type { EnvelopeValidator } from "../schema/convert.ts";
 import { PublishBuffer, type BufferLimits, type Outgoing } from "../lib/publish-buffer.ts";
 import { BridgeStats } from "../lib/stats.ts";

@@ -3,7 +3,7 @@
 // manifest through the same root actor; the single-bridge commands just build a
 // one-entry manifest from their flags, as the Python tools take them.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 import { loadManifest, parseManifest, type Manifest } from "../schema/manifest.ts";
 import { createLogger, type LogFormat } from "../lib/log.ts";
 import { deepMerge, readToml, resolveAmqpUrl, resolveTls, type Toml } from "../lib/config.ts";

@@ -11,7 +11,6 @@ import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import { AMQP_URL, cliCommand, eventually, freePort, unique, testChannel } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const enc = (s: string) => new TextEncoder().encode(s);
 const env = (extra: Record<string, unknown>) => JSON.stringify({ topic: "t", msg: { ok: 1 }, msg_id: "2026-x", username: "u", ...extra });
 const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
 
