@@ -8,7 +8,7 @@ import { provideSystem } from "./index.ts";
 import { signatureHooks } from "./signatures.ts";
 import { startHttpServer, type HttpServer } from "./http.ts";
 import { planSystem, type PlanOptions } from "../lib/plan.ts";
-import { describeActor, publicView, summaryLines, type ActorInfo } from "../lib/status.ts";
+import { describeActor, publicView, stateString, summaryLines, type ActorInfo } from "../lib/status.ts";
 import { createWebSocketInspector } from "@statelyai/inspect";
 import type { SystemContext } from "../machines/system.ts";
 
@@ -96,6 +96,11 @@ export async function runManifest(manifest: Manifest, options: RunOptions): Prom
       error: (error) => resolve({ error: error instanceof Error ? error.message : String(error) }),
     });
   });
+  // JSON log lines carry the state of the actor they are about.
+  options.logger.stateOf = (actor) => {
+    const ref = actor === "system" ? system : system.system.get(actor);
+    return ref ? stateString(ref.getSnapshot().value) || undefined : undefined;
+  };
   system.start();
   options.onStarted?.(system);
 

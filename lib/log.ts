@@ -9,6 +9,8 @@ export interface Logger {
   log(level: LogLevel, actor: string, message: string, fields?: Record<string, unknown>): void;
   /** Like log, but at most one line per `key` every `intervalMs`. */
   limited(key: string, level: LogLevel, actor: string, message: string, fields?: Record<string, unknown>): void;
+  /** Once the actors run: the current state of an actor id, for JSON lines. */
+  stateOf?: (actor: string) => string | undefined;
 }
 
 export interface LoggerOptions {
@@ -33,7 +35,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (RANK[level] < minRank) return;
     const text = redactText(message);
     if (format === "json") {
-      write(JSON.stringify({ time: new Date(now()).toISOString(), level, actor, message: text, ...fields }));
+      const state = logger.stateOf?.(actor);
+      write(redactText(JSON.stringify({ time: new Date(now()).toISOString(), level, actor, ...(state ? { state } : {}), message: text, ...fields })));
     } else {
       const extra = fields ? " " + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ") : "";
       write(`${new Date(now()).toISOString()} ${level.toUpperCase()} [${actor}] ${text}${redactText(extra)}`);
@@ -53,7 +56,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     log(level, actor, message, suppressed ? { ...fields, suppressed } : fields);
   }
 
-  return { log, limited };
+  const logger: Logger = { log, limited };
+  return logger;
 }
 
 /** A logger that keeps lines in memory, for tests. */
