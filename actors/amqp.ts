@@ -2,7 +2,7 @@
 // adapts: reconnection, retries and policy live in the machines, never here.
 import { readFileSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { AMQPClient, type AMQPChannel, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
+import { AMQPClient, AMQPError, type AMQPChannel, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
 import type {
   AmqpChannel,
   AmqpConnectOptions,
@@ -48,6 +48,15 @@ class ClientChannel implements AmqpChannel {
   // must stay out of anything that serializes an actor's context.
   readonly #ch: AMQPChannel;
   private readonly forget: (ch: ClientChannel) => void;
+  /**
+   * Publisher confirms, tracked here rather than by the client: its own tracking
+   * scans the unconfirmed list on every ack, and leaves a publish's confirm
+   * promise without a handler when the write itself fails (an unhandled
+   * rejection). Tags count publishes since confirm.select, as the broker does.
+   */
+  private confirming = false;
+  private nextTag = 1;
+  private readonly awaitingConfirm = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
 
   constructor(ch: AMQPChannel, forget: (ch: ClientChannel) => void) {
     this.#ch = ch;
@@ -75,12 +84,37 @@ class ClientChannel implements AmqpChannel {
   closedBy(reason?: Error) {
     if (this.notifiedClose) return;
     this.notifiedClose = true;
+    const error = reason ?? new Error("channel closed");
+    for (const waiting of this.awaitingConfirm.values()) waiting.reject(error);
+    this.awaitingConfirm.clear();
     this.forget(this);
     this.onClose(reason);
   }
 
-  confirmSelect() {
-    return this.#ch.confirmSelect();
+  private settle(tag: number, multiple: boolean, nack: boolean) {
+    const done = (t: number) => {
+      const waiting = this.awaitingConfirm.get(t);
+      if (!waiting) return;
+      this.awaitingConfirm.delete(t);
+      if (nack) waiting.reject(new Error("nacked by the broker"));
+      else waiting.resolve();
+    };
+    if (!multiple) return done(tag);
+    // Insertion order is tag order: settle from the oldest up to `tag`.
+    for (const t of this.awaitingConfirm.keys()) {
+      if (t > tag) break;
+      done(t);
+    }
+  }
+
+  async confirmSelect() {
+    await this.#ch.confirmSelect();
+    // The client now thinks it tracks confirms; take that over (see awaitingConfirm).
+    const ch = this.#ch as unknown as { confirmId: number; publishConfirmed: (tag: number, multiple: boolean, nack: boolean) => void };
+    ch.confirmId = 0;
+    ch.publishConfirmed = (tag, multiple, nack) => this.settle(tag, multiple, nack);
+    this.confirming = true;
+    this.nextTag = 1;
   }
   prefetch(count: number) {
     return this.#ch.basicQos(count);
@@ -105,8 +139,16 @@ class ClientChannel implements AmqpChannel {
   async exchangeDelete(name: string) {
     await this.#ch.exchangeDelete(name);
   }
-  async publish(exchange: string, routingKey: string, body: Uint8Array, properties: AmqpProperties, mandatory: boolean) {
-    await this.#ch.basicPublish(exchange, routingKey, body, toClientProperties(properties), mandatory);
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: AmqpProperties, mandatory: boolean): Promise<void> {
+    const sent = this.#ch.basicPublish(exchange, routingKey, body, toClientProperties(properties), mandatory);
+    if (!this.confirming) return sent.then(() => undefined);
+    const tag = this.nextTag++;
+    return new Promise<void>((resolve, reject) => {
+      this.awaitingConfirm.set(tag, { resolve, reject });
+      sent.catch((error: Error) => {
+        if (this.awaitingConfirm.delete(tag)) reject(error);
+      });
+    });
   }
   async consume(queue: string, onDelivery: (d: AmqpDelivery) => void) {
     const consumer = await this.#ch.basicConsume(queue, { noAck: false }, (m: AMQPMessage) => {
@@ -323,8 +365,26 @@ function explainConnectError(error: unknown, socketError: SocketError | undefine
   return plainError(message, code);
 }
 
+/**
+ * @cloudamqp/amqp-client leaves a few promises without a handler when the socket
+ * dies under it: the confirm of a publish whose write failed, the CANCEL_OK it
+ * sends after a server-side consumer cancel. Their errors are already reported
+ * through the connection's close, so those (and only those: AMQPError) are let
+ * go instead of crashing the process; anything else still does.
+ */
+let libraryRejectionsGuarded = false;
+function guardLibraryRejections() {
+  if (libraryRejectionsGuarded) return;
+  libraryRejectionsGuarded = true;
+  process.on("unhandledRejection", (reason) => {
+    if (reason instanceof AMQPError) return;
+    throw reason;
+  });
+}
+
 export const amqpTransport: AmqpTransport = {
   async connect(url: string, options: AmqpConnectOptions): Promise<AmqpConnection> {
+    guardLibraryRejections();
     const u = new URL(url);
     if (options.heartbeatSeconds !== undefined) u.searchParams.set("heartbeat", String(options.heartbeatSeconds));
     if (options.name) u.searchParams.set("name", options.name);
