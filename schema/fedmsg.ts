@@ -10,7 +10,7 @@
  * must pass on what it does not understand. Which fields a conversion actually
  * needs is decided in schema/convert.ts, not here.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 /** The username the AMQP → ZeroMQ bridge stamps on what it publishes (loop prevention). */
 export const AMQP_BRIDGE_USERNAME = "amqp-bridge";

@@ -9,7 +9,7 @@
  * Property names follow @cloudamqp/amqp-client (`contentType`, `messageId`, …),
  * the AMQP client this project publishes with.
  */
-import { Schema } from "effect";
+import * as Schema from "effect/Schema";
 
 export const CONTENT_TYPE = "application/json";
 export const CONTENT_ENCODING = "utf-8";

@@ -12,7 +12,11 @@
  * a manifest in one pass instead of one error per run.
  */
 import { readFileSync } from "node:fs";
-import { Effect, Result, Schema, SchemaAST, SchemaIssue } from "effect";
+import * as Effect from "effect/Effect";
+import * as Result from "effect/Result";
+import * as Schema from "effect/Schema";
+import * as SchemaAST from "effect/SchemaAST";
+import * as SchemaIssue from "effect/SchemaIssue";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { redactText } from "../lib/redact.ts";
 

@@ -1,10 +1,8 @@
-#!/usr/bin/env -S npx tsx
 // `diagram [--out docs/machines]`: writes every machine as a Mermaid
 // stateDiagram-v2, generated from the machine definitions (lib/diagram.ts).
 // `--check` writes nothing and fails when a file is missing or stale.
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { renderDiagrams } from "../lib/diagram.ts";
 
 export const DEFAULT_DIAGRAM_DIR = "docs/machines";
@@ -79,10 +77,4 @@ export async function diagramCommand(options: { out?: string; check?: boolean; s
   }
   for (const path of await writeDiagrams(dir)) stdout.write(`wrote ${path}\n`);
   return 0;
-}
-
-const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/scripts\//, "/scripts/"));
-if (isEntry) {
-  const { values } = parseArgs({ options: { out: { type: "string" }, check: { type: "boolean" } } });
-  diagramCommand({ out: values.out, check: values.check }).then((code) => process.exit(code));
 }
