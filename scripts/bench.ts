@@ -33,7 +33,7 @@
 // cores, so the ratios follow CPU per message. Before each phase the bench waits
 // (--quiet-wait) for other work on the machine to pass.
 //
-// Usage: npm run bench [-- --json FILE] [--n 50000] [--rounds 1] [--only a,b,...]; --help.
+// Usage: npm run bench [-- --json FILE] [--n 50000] [--rounds 3] [--only a,b,...]; --help.
 import { parseArgs } from "node:util";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -1098,7 +1098,8 @@ function machine() {
 const USAGE = `usage: npm run bench [-- options]
   --json FILE            also write the results as JSON
   --n N                  messages for (a)–(d) (default 50000)
-  --rounds R             repeat (a)–(d) R times, report medians (default 1)
+  --rounds R             repeat (a)–(d) R times, report medians (default 3: one
+                         run of each swings by up to 2x on a small machine)
   --window W             publisher window and prefetch (default: the manifest defaults)
   --bytes B              size of a fedmsg envelope (default 1024)
   --latency-rate R       offered msg/s for (e) (default 1000)
@@ -1119,7 +1120,7 @@ async function main() {
     options: {
       json: { type: "string" },
       n: { type: "string", default: "50000" },
-      rounds: { type: "string", default: "1" },
+      rounds: { type: "string", default: "3" },
       window: { type: "string" },
       bytes: { type: "string", default: "1024" },
       "latency-rate": { type: "string", default: "1000" },
