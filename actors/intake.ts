@@ -7,6 +7,7 @@ import type { PublishBuffer } from "../lib/publish-buffer.ts";
 import type { BridgeStats } from "../lib/stats.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Spool } from "./spool.ts";
+import { ByteSlab } from "../lib/byte-slab.ts";
 
 /** Shared by the intake, the spooler and the bridge machine (which flips `up`). */
 export interface Flow {
@@ -29,9 +30,10 @@ export interface IntakeOptions {
 
 /** Returns false when a message could not be kept (the buffer overflowed). */
 export function createIntake({ id, exchange, buffer, stats, flow, logger, validate, now = Date.now }: IntakeOptions) {
+  const { copy } = new ByteSlab();
   const intake = (frames: ZmqFrames): boolean => {
     stats.received++;
-    const result = zmqToAmqp(frames, { now: new Date(now()), exchange, validate });
+    const result = zmqToAmqp(frames, { now: new Date(now()), exchange, validate, copy });
     if (!result.ok) {
       stats.drop(result.reason);
       logger.limited(`${id}:drop:${result.reason}`, "warning", id, `dropped (${result.reason}): ${result.detail}`);

@@ -1,6 +1,7 @@
 // zmq_to_amqp's data plane: every converted message waits here until the broker
 // confirms it. Bounded by count and bytes; O(1) per message.
 import type { AmqpProperties } from "../actors/transport.ts";
+import { ownBytes } from "./byte-slab.ts";
 
 export interface Outgoing {
   readonly seq: number;
@@ -95,14 +96,17 @@ export class PublishBuffer {
     return back.length;
   }
 
-  /** Removes the waiting messages that `match` selects (a refused topic); O(n), for rare events only. */
+  /**
+   * Removes the waiting messages that `match` selects (a refused topic); O(n), for
+   * rare events only. They may be held a long time: each gets its own body bytes.
+   */
   extract(match: (message: Outgoing) => boolean): Outgoing[] {
     const taken: Outgoing[] = [];
     const kept: (Outgoing | undefined)[] = [];
     for (let i = this.head; i < this.waiting.length; i++) {
       const m = this.waiting[i]!;
       if (match(m)) {
-        taken.push(m);
+        taken.push({ ...m, body: ownBytes(m.body) });
         this.bytesHeld -= cost(m);
       } else kept.push(m);
     }

@@ -246,6 +246,8 @@ export interface ZmqToAmqpOptions {
   readonly exchange: string;
   /** When set, signature validation is enabled (DESIGN.md §2). */
   readonly validate?: EnvelopeValidator;
+  /** Copies the bytes of `msg` out of the body frame (default: a buffer of their own; see lib/byte-slab.ts). */
+  readonly copy?: (bytes: Uint8Array) => Uint8Array;
 }
 
 export interface ZmqToAmqpPublish {
@@ -286,6 +288,31 @@ function sentAtCached(now: Date): string {
     cachedSentAtSecond = second;
   }
   return cachedSentAt;
+}
+
+// new Uint8Array, not slice(): a Buffer's slice() is a view of the same memory.
+const copyBytes = (bytes: Uint8Array) => new Uint8Array(bytes);
+
+function bridgeHeaders(headers: Record<string, HeaderValue>, now: Date): BridgeHeaders {
+  const h = headers as BridgeHeaders;
+  h.fedora_messaging_schema = BASE_MESSAGE_SCHEMA;
+  h.fedora_messaging_severity = DEFAULT_SEVERITY;
+  h["sent-at"] = sentAtCached(now);
+  h.priority = DEFAULT_PRIORITY;
+  return h;
+}
+
+// Without envelope headers (fedmsg never sets any), every message of the same
+// second has the same headers: one frozen object, not one per buffered message.
+let sharedHeadersSecond = Number.NaN;
+let sharedHeadersObject: BridgeHeaders | undefined;
+function sharedHeaders(now: Date): BridgeHeaders {
+  const second = Math.floor(now.getTime() / 1000);
+  if (second !== sharedHeadersSecond || sharedHeadersObject === undefined) {
+    sharedHeadersObject = Object.freeze(bridgeHeaders({}, now));
+    sharedHeadersSecond = second;
+  }
+  return sharedHeadersObject;
 }
 
 /**
@@ -398,23 +425,19 @@ export function zmqToAmqp(frames: readonly Uint8Array[], options: ZmqToAmqpOptio
   // Envelope headers first, then the fedora-messaging ones over them, as
   // fedora-messaging's Message._build_properties does. A non-object `headers`
   // is ignored (the reference would crash on it).
-  const headers = (isPlainObject(envelope.headers) ? { ...envelope.headers } : {}) as BridgeHeaders;
-  headers.fedora_messaging_schema = BASE_MESSAGE_SCHEMA;
-  headers.fedora_messaging_severity = DEFAULT_SEVERITY;
-  headers["sent-at"] = sentAtCached(options.now);
-  headers.priority = DEFAULT_PRIORITY;
+  const headers = isPlainObject(envelope.headers) ? bridgeHeaders({ ...envelope.headers } as Record<string, HeaderValue>, options.now) : sharedHeaders(options.now);
 
   // The body is the sender's own bytes of `msg`, cut out of the body frame:
   // lossless (integers beyond 2^53, `1.0`, escapes all kept) and cheaper than
-  // JSON.stringify + encode. Copied (new Uint8Array, not Buffer#slice, which
-  // shares memory) so it neither pins nor aliases the ZeroMQ buffer.
+  // JSON.stringify + encode. Copied (not Buffer#slice, which shares memory) so
+  // it neither pins nor aliases the ZeroMQ buffer.
   let body: Uint8Array;
   if (empty) {
     body = utf8Encoder.encode(EMPTY_OBJECT_JSON);
   } else {
     const span = topLevelValueSpan(bodyFrame, MSG_KEY);
     // Cannot be missing: JSON.parse saw the key. Fall back rather than trust that blindly.
-    if (span !== undefined) body = new Uint8Array(bodyFrame.subarray(span[0], span[1]));
+    if (span !== undefined) body = (options.copy ?? copyBytes)(bodyFrame.subarray(span[0], span[1]));
     else {
       try {
         body = utf8Encoder.encode(JSON.stringify(msg));
