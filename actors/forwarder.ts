@@ -1,6 +1,6 @@
 // The consumer that runs on amqp_to_zmq's channel: each delivery becomes a fedmsg
 // envelope on the PUB socket and is acked only once the socket took it. Acks are
-// coalesced into one `multiple` ack per turn of the event loop.
+// coalesced into `multiple` acks, see ACK_DELAY_MS.
 import { fromCallback, fromPromise } from "xstate";
 import { amqpToZmq } from "../schema/convert.ts";
 import type { ChannelWorkEvent, ChannelWorkInput } from "../machines/amqpChannel.ts";
@@ -36,6 +36,14 @@ export interface ForwarderParams {
   declaredQueue?: string;
 }
 
+/**
+ * One `multiple` ack covers every delivery sent so far; it goes out when a
+ * quarter of the prefetch window awaits it, or this long after the first
+ * delivery it covers. Fewer acks cost the broker less (each one updates the
+ * index of a queue of persistent messages), and the window never runs dry.
+ */
+const ACK_DELAY_MS = 5;
+
 export const prepareForwarder = fromPromise<void, ChannelWorkInput>(async ({ input }) => {
   const { channel } = input;
   const params = input.params as ForwarderParams;
@@ -54,15 +62,19 @@ export const forwardDeliveries = fromCallback<ChannelWorkEvent, ChannelWorkInput
   const { link, stats, logger, actor } = params;
   const now = params.now ?? Date.now;
   let stopped = false;
+  const ackEvery = Math.max(1, Math.floor(params.prefetch / 4));
   let highestSent = 0;
-  let flushScheduled = false;
+  let unacked = 0;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   const flush = () => {
-    flushScheduled = false;
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
     // Never ack on another channel: a dead channel's tags mean nothing elsewhere.
     if (stopped || channel.closed || highestSent === 0) return;
     channel.ack(highestSent, true);
     highestSent = 0;
+    unacked = 0;
   };
 
   void channel
@@ -93,10 +105,8 @@ export const forwardDeliveries = fromCallback<ChannelWorkEvent, ChannelWorkInput
           stats.latency.observe((now() - receivedAt) / 1000);
           // Sends complete in delivery order, so one multiple-ack covers them all.
           highestSent = delivery.deliveryTag;
-          if (!flushScheduled) {
-            flushScheduled = true;
-            setImmediate(flush);
-          }
+          if (++unacked >= ackEvery) flush();
+          else flushTimer ??= setTimeout(flush, ACK_DELAY_MS);
         },
         (error: Error) => {
           link.pending--;
