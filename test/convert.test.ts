@@ -378,7 +378,9 @@ describe("ZMQ → AMQP (DESIGN.md §2 table, in order)", () => {
         seed = (seed * 1103515245 + 12345) & 0x7fffffff;
         return seed % n;
       };
-      const strings = ["msg", "", "\"", "\\", "}", "{", "]", "[", ",", ":", "é漢🎉", "\\\"}", "msg\\"];
+      // Some longer than 32 bytes, where the scan switches to indexOf: escaped quotes and backslash runs there too.
+      const long = ["a".repeat(40), "\\".repeat(21) + "\"" + "b".repeat(33), "pad ".repeat(10) + "\"}" + "z".repeat(30) + "\\", "é".repeat(30) + "\\\""];
+      const strings = ["msg", "", "\"", "\\", "}", "{", "]", "[", ",", ":", "é漢🎉", "\\\"}", "msg\\", ...long];
       const value = (depth: number): unknown => {
         switch (depth > 3 ? rnd(4) : rnd(7)) {
           case 0: return strings[rnd(strings.length)];
