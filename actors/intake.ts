@@ -31,15 +31,19 @@ export interface IntakeOptions {
 /** Returns false when a message could not be kept (the buffer overflowed). */
 export function createIntake({ id, exchange, buffer, stats, flow, logger, validate, now = Date.now }: IntakeOptions) {
   const { copy } = new ByteSlab();
+  // One options object (and Date) per millisecond, not per message: less garbage.
+  let options = { now: new Date(now()), exchange, validate, copy };
   const intake = (frames: ZmqFrames): boolean => {
     stats.received++;
-    const result = zmqToAmqp(frames, { now: new Date(now()), exchange, validate, copy });
+    const receivedAt = now();
+    if (receivedAt !== options.now.getTime()) options = { now: new Date(receivedAt), exchange, validate, copy };
+    const result = zmqToAmqp(frames, options);
     if (!result.ok) {
       stats.drop(result.reason);
       logger.limited(`${id}:drop:${result.reason}`, "warning", id, `dropped (${result.reason}): ${result.detail}`);
       return true;
     }
-    const message = { exchange: result.exchange, routingKey: result.routingKey, body: result.body, properties: result.properties, receivedAt: now() };
+    const message = { exchange: result.exchange, routingKey: result.routingKey, body: result.body, properties: result.properties, receivedAt };
     // Under the spool policy, keep order behind what already waits on disk.
     if (flow.spool && (!flow.up || buffer.full || flow.spool.pending > 0)) {
       flow.spool.append([message]);
