@@ -55,6 +55,8 @@ const USAGE = `usage: npm run bench [-- options]
   --n N                  messages for (a)–(d) (default 50000)
   --rounds R             repeat (a)–(d) R times, report medians (default 3: one
                          run of each swings by up to 2x on a small machine)
+  --warmup N             before the rounds, run (a)–(d) once with N messages and
+                         discard the figures (default 10000; 0 = no warm-up)
   --window W             publisher window and prefetch (default: the manifest defaults)
   --bytes B              size of a fedmsg envelope (default 1024)
   --latency-rate R       offered msg/s for (e) (default 1000)
@@ -76,6 +78,7 @@ async function main() {
       json: { type: "string" },
       n: { type: "string", default: "50000" },
       rounds: { type: "string", default: "3" },
+      warmup: { type: "string", default: "10000" },
       window: { type: "string" },
       bytes: { type: "string", default: "1024" },
       "latency-rate": { type: "string", default: "1000" },
@@ -154,6 +157,20 @@ async function main() {
   };
 
   if (["a", "b", "c", "d", "e"].some((x) => only.has(x))) await settle();
+  const warmup = Number(values.warmup);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`bench: --warmup must be a whole number, got ${JSON.stringify(values.warmup)}`);
+  if (warmup > 0) {
+    // The first run of each phase is the slowest (JIT, the broker's own warm-up):
+    // run them all once, smaller, and discard the figures.
+    const w = Math.min(warmup, n);
+    const warm: Bench = { ...b, n: w, amqpMessages: b.amqpMessages.slice(0, w), log: (line) => b.log(`warm-up (discarded) ${line}`) };
+    const phases: [string, (x: Bench) => Promise<unknown>][] = [["a", rawPublish], ["b", zmqToAmqpThroughput], ["c", rawConsume], ["d", amqpToZmqThroughput]];
+    for (const [name, phase] of phases) {
+      if (!only.has(name)) continue;
+      await phase(warm);
+      await settle();
+    }
+  }
   for (let r = 0; r < rounds; r++) {
     // Alternate the order, so a drift favours neither side.
     const flip = r % 2 === 1;
@@ -204,6 +221,7 @@ async function main() {
     {
       n,
       rounds,
+      warmup,
       window,
       prefetch,
       messageBytes,

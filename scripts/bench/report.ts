@@ -16,6 +16,8 @@ export type RawRounds = Record<"publish_baseline" | "zmq_to_amqp" | "consume_bas
 export interface Measurements {
   n: number;
   rounds: number;
+  /** Messages of the discarded warm-up run of (a)–(d); 0 = none. */
+  warmup: number;
   window: number;
   prefetch: number;
   messageBytes: number;
@@ -33,7 +35,7 @@ export interface Measurements {
 
 /** Builds the result, prints the table (and the notes) on stdout and, with `json`, writes the result there. */
 export function report(m: Measurements, json: string | undefined) {
-  const { n, rounds, window, prefetch, messageBytes, bodyBytes, latency, raw, lat, latConsumer, latRaw, verifier, blockedRuns, notes } = m;
+  const { n, rounds, warmup, window, prefetch, messageBytes, bodyBytes, latency, raw, lat, latConsumer, latRaw, verifier, blockedRuns, notes } = m;
   const blocked = blockedRuns[0];
 
   const med = (k: keyof typeof raw) => (raw[k].length ? median(raw[k].map((p) => p.rate)) : NaN);
@@ -44,7 +46,7 @@ export function report(m: Measurements, json: string | undefined) {
   const perRound = (x: PhaseResult[], y: PhaseResult[]) => x.map((p, i) => (y[i] ? round(p.rate / y[i]!.rate, 3) : NaN));
   const result = {
     time: new Date().toISOString(),
-    params: { n, rounds, window, prefetch, envelope_bytes: messageBytes, amqp_body_bytes: round(bodyBytes), latency_rate: latency.rate, latency_seconds: latency.seconds, latency_warmup_seconds: latency.warmupSeconds, blocked_n: m.blockedN },
+    params: { n, rounds, warmup, window, prefetch, envelope_bytes: messageBytes, amqp_body_bytes: round(bodyBytes), latency_rate: latency.rate, latency_seconds: latency.seconds, latency_warmup_seconds: latency.warmupSeconds, blocked_n: m.blockedN },
     machine: machine(),
     versions: versions(),
     raw: {
