@@ -16,6 +16,8 @@ export interface VerifyFeedParams {
   actor: string;
   queue: string;
   exchanges: readonly string[];
+  /** Declare arguments per exchange, as the bridge publishing there declares it. */
+  exchangeArguments?: Readonly<Record<string, Record<string, unknown>>>;
   sink: VerifierSink;
   logger: Logger;
   declaredQueue?: string;
@@ -29,7 +31,7 @@ export const prepareVerifyFeed = fromPromise<void, ChannelWorkInput>(async ({ in
   await channel.prefetch(1000);
   params.declaredQueue = await channel.queueDeclare(params.queue, { durable: false, autoDelete: true, arguments: { "x-message-ttl": 60_000 } });
   for (const exchange of params.exchanges) {
-    if (!exchange.startsWith("amq.")) await channel.exchangeDeclare(exchange, "topic", true);
+    if (!exchange.startsWith("amq.")) await channel.exchangeDeclare(exchange, "topic", true, params.exchangeArguments?.[exchange]);
     await channel.queueBind(params.declaredQueue, exchange, "#");
   }
 });

@@ -110,6 +110,14 @@ export function planSystem(manifest: Manifest, options: PlanOptions): SystemInpu
   }
   for (const verifier of manifest.verifiers) {
     const channelNumber = nextChannel(verifier.amqp.broker);
+    // The verifier declares zmq.topic too (it may start first): with the same
+    // alternate-exchange as a bridge of this manifest, or the broker refuses it.
+    const exchangeArguments: Record<string, Record<string, unknown>> = {};
+    for (const bridge of manifest.bridges) {
+      if (bridge.kind === "zmq_to_amqp" && bridge.amqp.broker === verifier.amqp.broker && bridge.amqp.alternate_exchange && verifier.amqp.exchanges.includes(bridge.amqp.exchange)) {
+        exchangeArguments[bridge.amqp.exchange] = { "alternate-exchange": bridge.amqp.alternate_exchange };
+      }
+    }
     children.push({
       id: `verify:${verifier.name}`,
       src: "verifier",
@@ -120,6 +128,7 @@ export function planSystem(manifest: Manifest, options: PlanOptions): SystemInpu
         channelNumber,
         endpoints: verifier.zmq.endpoints,
         exchanges: verifier.amqp.exchanges,
+        exchangeArguments,
         queue: verifier.amqp.queue,
         verifier: {
           windowMs: verifier.window * 1000,

@@ -15,6 +15,8 @@ export interface VerifyServiceInput {
   channelNumber: number;
   endpoints: readonly string[];
   exchanges: readonly string[];
+  /** Arguments to declare an exchange with, as its bridge declares it (a different set is a 406). */
+  exchangeArguments?: Readonly<Record<string, Record<string, unknown>>>;
   queue: string;
   verifier: Omit<VerifierInput, "name" | "log">;
   backoff: { baseMs: number; maxMs: number };
@@ -46,7 +48,7 @@ export const verifyServiceMachine = setup({
     // One tracker, fed directly by both sides; the core machine runs its timers and reports.
     const v = input.verifier;
     const sink = { tracker: new VerifierTracker({ windowMs: v.windowMs, maxPending: v.maxPending, maxRecent: v.maxRecent }), now: v.now ?? Date.now };
-    const params: VerifyFeedParams = { actor: id, queue: input.queue, exchanges: input.exchanges, sink, logger: input.logger };
+    const params: VerifyFeedParams = { actor: id, queue: input.queue, exchanges: input.exchanges, exchangeArguments: input.exchangeArguments, sink, logger: input.logger };
     const channelId = `amqp:${input.broker}:${input.channelNumber}`;
     const socketId = `zmq:verify-${input.name}`;
     return {
