@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 failed=()
 for file in "${@:-test/}"; do
-  [ -d "$file" ] && files=("$file"/*.test.ts) || files=("$file")
+  [ -d "$file" ] && files=("${file%/}"/*.test.ts) || files=("$file")
   for f in "${files[@]}"; do
     echo "== deno test $f"
     npx deno test -A "$f" || failed+=("$f")

@@ -4,11 +4,10 @@
 // its reason, and the process keeps running until asked to stop.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
-import { AMQP_URL, cliCommand, eventually, freePort, unique, testChannel } from "./support/system.ts";
+import { AMQP_URL, cliCommand, eventually, freePort, spawnCaptured, unique, testChannel } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const env = (extra: Record<string, unknown>) => JSON.stringify({ topic: "t", msg: { ok: 1 }, msg_id: "2026-x", username: "u", ...extra });
@@ -66,15 +65,7 @@ describe("bad input never crashes zmq_to_amqp", () => {
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
     const [command, args] = cliCommand(["zmq_to_amqp", "--zmq-endpoint", `tcp://127.0.0.1:${port}`, "--exchange", exchange, "--amqp-url", AMQP_URL]);
-    const child = spawn(command, args, {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const { child, out, err, exited } = spawnCaptured(command, args, { cwd: root });
     try {
       const good = (n: number) => ["org.fedoraproject.test.good", env({ topic: "org.fedoraproject.test.good", msg: { n, s: "✓" }, msg_id: `2026-good-${n}` })];
       let probes = 0;
@@ -97,9 +88,9 @@ describe("bad input never crashes zmq_to_amqp", () => {
       assert.equal(child.exitCode, null, "the process is still running");
 
       process.kill(child.pid!, "SIGINT"); // not child.kill: Deno then reports the signal instead of the exit code
-      assert.equal(await exited, 0, stderr);
-      const summary = stdout.split("\n").find((l) => l.startsWith("summary zmq_to_amqp:main "))!;
-      assert.ok(summary, stdout);
+      assert.equal(await exited, 0, err());
+      const summary = out().split("\n").find((l) => l.startsWith("summary zmq_to_amqp:main "))!;
+      assert.ok(summary, out());
       const counts = Object.fromEntries([...summary.matchAll(/(\w+)=(\d+)/g)].map(([, k, v]) => [k!, Number(v)]));
       const expected: Record<string, number> = {};
       for (const [, , reason] of CORPUS) expected[reason] = (expected[reason] ?? 0) + 1;
@@ -108,7 +99,7 @@ describe("bad input never crashes zmq_to_amqp", () => {
       // Probes sent before the subscription reached the PUB never arrived (ZeroMQ's slow joiner).
       assert.ok(counts.received >= CORPUS.length + n && counts.received <= CORPUS.length + n + probesSent);
       assert.equal(counts.forwarded, counts.received - CORPUS.length);
-      assert.ok(stderr.includes("dropped (not_json)"), "drops are logged");
+      assert.ok(err().includes("dropped (not_json)"), "drops are logged");
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
       pub.close();

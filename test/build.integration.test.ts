@@ -3,13 +3,13 @@
 // ZeroMQ PUB to the local broker and stops cleanly with its summary.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import { buildBundle } from "../scripts/build.ts";
-import { AMQP_URL, eventually, freePort, testChannel, unique } from "./support/system.ts";
+import { AMQP_URL, eventually, freePort, spawnCaptured, testChannel, unique } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const isDeno = "Deno" in globalThis;
@@ -40,12 +40,7 @@ describe("the bundled CLI (npm run build)", { skip: isDeno && "the bundle is for
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
-    const child = spawn("node", [bundle, "zmq_to_amqp", "--zmq-endpoint", `tcp://127.0.0.1:${port}`, "--exchange", exchange, "--amqp-url", AMQP_URL], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const { child, out, err, exited } = spawnCaptured("node", [bundle, "zmq_to_amqp", "--zmq-endpoint", `tcp://127.0.0.1:${port}`, "--exchange", exchange, "--amqp-url", AMQP_URL], { cwd: root });
     try {
       let sent = 0;
       await eventually(() => {
@@ -58,8 +53,8 @@ describe("the bundled CLI (npm run build)", { skip: isDeno && "the bundle is for
       assert.match(m.properties.messageId!, /^2026-bundle-\d+$/);
       assert.deepEqual(JSON.parse(m.bodyToString()!), { n: Number(m.properties.messageId!.slice("2026-bundle-".length)) });
       process.kill(child.pid!, "SIGINT");
-      assert.equal(await exited, 0, stderr);
-      assert.match(stdout, /^summary zmq_to_amqp:main .*forwarded=[1-9]/m);
+      assert.equal(await exited, 0, err());
+      assert.match(out(), /^summary zmq_to_amqp:main .*forwarded=[1-9]/m);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
       pub.close();

@@ -8,7 +8,6 @@
 // key configured, a key that does not match its certificate, giving up.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +24,7 @@ import { describeActor } from "../lib/status.ts";
 import { walkActors } from "../lib/actor-watch.ts";
 import { parseManifest } from "../schema/manifest.ts";
 import { defaultSetupBrokerIo, setupBroker } from "../scripts/setup-broker.ts";
-import { AMQP_URL, cliCommand, eventually, freePort, manifestOf } from "./support/system.ts";
+import { AMQP_URL, cliCommand, eventually, freePort, manifestOf, spawnCaptured } from "./support/system.ts";
 import { makeTestPki, startTlsProxy, type TestPki, type TlsProxy } from "./support/tls-proxy.ts";
 
 /** Distinctive enough that any occurrence is a leak. */
@@ -338,19 +337,14 @@ describe("credentials never leave", () => {
     const file = join(dir, "run.json");
     writeFileSync(file, JSON.stringify({ ...topology(`amqp://guest:${PASSWORD}@${broker.host}/%2F`), shutdown: { drain_timeout_ms: 200 } }));
     const [command, args] = cliCommand(["run", "--manifest", file]);
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const { child, out, err, exited } = spawnCaptured(command, args);
     try {
-      await eventually(() => /refused the login of user guest/.test(stderr), "the refusal on stderr", 30_000);
+      await eventually(() => /refused the login of user guest/.test(err()), "the refusal on stderr", 30_000);
     } finally {
       child.kill("SIGTERM");
     }
     await exited;
-    assert.match(stderr, /amqp:\/\/guest:\*\*\*@/);
-    assertNoSecrets({ "run stdout": [stdout], "run stderr": [stderr] });
+    assert.match(err(), /amqp:\/\/guest:\*\*\*@/);
+    assertNoSecrets({ "run stdout": [out()], "run stderr": [err()] });
   });
 });

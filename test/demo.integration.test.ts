@@ -4,22 +4,15 @@
 // broker connection (rabbitmqctl close_all_connections).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { cliCommand, eventually, freePort } from "./support/system.ts";
+import { cliCommand, eventually, freePort, spawnCaptured } from "./support/system.ts";
 import { rabbitmqctl, restoreBroker, sleep } from "./support/broker.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 function startDemo(extra: string[] = []) {
   const [command, args] = cliCommand(["run", "--manifest", "manifests/demo.yaml", ...extra]);
-  const child = spawn(command, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-  return { child, out: () => out, err: () => err, exited };
+  return spawnCaptured(command, args, { cwd: root });
 }
 
 const counters = (line: string) => Object.fromEntries([...line.matchAll(/(\w+)=(\d+)/g)].map(([, k, v]) => [k!, Number(v)]));

@@ -1,5 +1,6 @@
 // Test support: start a manifest's actor system on given transports, and stop it.
 import { after, before } from "node:test";
+import { spawn, type SpawnOptions } from "node:child_process";
 import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import { createActor, waitFor, type AnyActorLogic, type AnyActorRef, type SimulatedClock } from "xstate";
 import { parseManifest, type Manifest } from "../../schema/manifest.ts";
@@ -74,6 +75,17 @@ export const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.rando
 export function cliCommand(args: string[]): [string, string[]] {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   return deno ? [deno.execPath(), ["run", "-A", "scripts/cli.ts", ...args]] : [process.execPath, ["--import", "tsx", "scripts/cli.ts", ...args]];
+}
+
+/** A child process whose stdout and stderr are collected: `out()`, `err()`, and its exit code. */
+export function spawnCaptured(command: string, args: readonly string[], options: SpawnOptions = {}) {
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  return { child, out: () => out, err: () => err, exited };
 }
 
 /**
