@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
 import type { AMQPMessage } from "@cloudamqp/amqp-client";
-import { AMQP_URL, cliCommand, eventually, freePort, spawnCaptured, unique, testChannel } from "./support/system.ts";
+import { AMQP_URL, collect, cliCommand, eventually, freePort, spawnCaptured, unique, testChannel } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const env = (extra: Record<string, unknown>) => JSON.stringify({ topic: "t", msg: { ok: 1 }, msg_id: "2026-x", username: "u", ...extra });
@@ -56,10 +56,7 @@ describe("bad input never crashes zmq_to_amqp", () => {
     assert.ok(new Set(CORPUS.map(([what]) => what)).size >= 25);
     const exchange = unique("test.badinput");
     await amqp.ch.exchangeDeclare(exchange, "topic", { durable: true });
-    const q = await amqp.ch.queueDeclare("", { exclusive: true });
-    await amqp.ch.queueBind(q.name, exchange, "#");
-    const received: AMQPMessage[] = [];
-    await amqp.ch.basicConsume(q.name, { noAck: true }, (m) => void received.push(m));
+    const received = await collect(amqp.ch, exchange);
 
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });

@@ -3,10 +3,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import * as zmq from "zeromq";
-import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
-import { AMQP_URL, eventually, freePort, startSystem, unique, testChannel } from "./support/system.ts";
+import { AMQP_URL, collect, eventually, freePort, startSystem, unique, testChannel } from "./support/system.ts";
 
 const real = { amqp: amqpTransport, zmq: zmqTransport };
 const N = 10_000;
@@ -14,14 +13,10 @@ const decoder = new TextDecoder();
 
 const amqp = testChannel();
 
-/** An exclusive queue bound `#` on `exchange`, collecting what arrives. */
-async function collect(exchange: string) {
+/** A durable topic exchange and an exclusive queue bound `#` on it, collecting what arrives. */
+async function collectOn(exchange: string) {
   await amqp.ch.exchangeDeclare(exchange, "topic", { durable: true });
-  const q = await amqp.ch.queueDeclare("", { exclusive: true });
-  await amqp.ch.queueBind(q.name, exchange, "#");
-  const messages: AMQPMessage[] = [];
-  await amqp.ch.basicConsume(q.name, { noAck: true }, (m) => void messages.push(m));
-  return messages;
+  return collect(amqp.ch, exchange);
 }
 
 function envelope(i: number, extra: Record<string, unknown> = {}) {
@@ -40,7 +35,7 @@ function envelope(i: number, extra: Record<string, unknown> = {}) {
 describe("zmq_to_amqp on RabbitMQ", () => {
   it(`forwards ${N} fedmsg messages with routing key, message_id, body and headers`, async () => {
     const exchange = unique("test.zmq.topic");
-    const received = await collect(exchange);
+    const received = await collectOn(exchange);
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);
@@ -164,8 +159,8 @@ describe("loop prevention", () => {
     const zmqTopic = unique("test.zmq.topic");
     const amqTopic = unique("test.amq.topic");
     await amqp.ch.exchangeDeclare(amqTopic, "topic", { durable: true });
-    const onZmqTopic = await collect(zmqTopic);
-    const onAmqTopic = await collect(amqTopic);
+    const onZmqTopic = await collectOn(zmqTopic);
+    const onAmqTopic = await collectOn(amqTopic);
     const fedmsgPort = freePort();
     const bridgePort = freePort();
     const external = new zmq.Publisher({ sendHighWaterMark: 0 });

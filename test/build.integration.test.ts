@@ -7,9 +7,8 @@ import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as zmq from "zeromq";
-import type { AMQPMessage } from "@cloudamqp/amqp-client";
 import { buildBundle } from "../scripts/build.ts";
-import { AMQP_URL, eventually, freePort, spawnCaptured, testChannel, unique } from "./support/system.ts";
+import { AMQP_URL, collect, eventually, freePort, spawnCaptured, testChannel, unique } from "./support/system.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const isDeno = "Deno" in globalThis;
@@ -33,10 +32,7 @@ describe("the bundled CLI (npm run build)", { skip: isDeno && "the bundle is for
   it("runs zmq_to_amqp against the broker", async () => {
     const exchange = unique("test.bundle");
     await amqp.ch.exchangeDeclare(exchange, "topic", { durable: true });
-    const q = await amqp.ch.queueDeclare("", { exclusive: true });
-    await amqp.ch.queueBind(q.name, exchange, "#");
-    const received: AMQPMessage[] = [];
-    await amqp.ch.basicConsume(q.name, { noAck: true }, (m) => void received.push(m));
+    const received = await collect(amqp.ch, exchange);
     const port = freePort();
     const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
     await pub.bind(`tcp://127.0.0.1:${port}`);

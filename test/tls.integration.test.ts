@@ -4,10 +4,10 @@
 // name and a certificate for another name are refused with a one-line reason.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
-import { AMQP_URL, eventually, freePort, startSystem, unique } from "./support/system.ts";
+import { AMQP_URL, collect, eventually, freePort, startSystem, unique } from "./support/system.ts";
 import { makeTestPki, startTlsProxy, type TestPki, type TlsProxy } from "./support/tls-proxy.ts";
 
 const real = { amqp: amqpTransport, zmq: zmqTransport };
@@ -52,10 +52,7 @@ describe("TLS to the broker", () => {
     await client.connect();
     const ch: AMQPChannel = await client.channel();
     await ch.exchangeDeclare(exchange, "topic", { durable: true });
-    const q = await ch.queueDeclare("", { exclusive: true });
-    await ch.queueBind(q.name, exchange, "#");
-    const received: AMQPMessage[] = [];
-    await ch.basicConsume(q.name, { noAck: true }, (m) => void received.push(m));
+    const received = await collect(ch, exchange);
 
     const namesBefore = proxy.clientNames.length;
     const run = startSystem(

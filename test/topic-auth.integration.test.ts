@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
-import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
 import { amqpTransport } from "../actors/amqp.ts";
 import { zmqTransport } from "../actors/zmq.ts";
-import { AMQP_URL, eventually, freePort, manifestOf, startSystem, unique } from "./support/system.ts";
+import { AMQP_URL, collect, eventually, freePort, manifestOf, startSystem, unique } from "./support/system.ts";
 import { rabbitmqctl } from "./support/broker.ts";
 import { brokerSetupPlan, passwordEnvOf, planScript } from "../lib/broker-permissions.ts";
 import { defaultSetupBrokerIo, setupBroker } from "../scripts/setup-broker.ts";
@@ -155,14 +155,6 @@ async function applySetup(raw: Record<string, unknown>, passwords: Record<string
   return { code, out, err };
 }
 
-/** An exclusive queue bound `#` to `exchange`, collecting what arrives. */
-async function collect(exchange: string) {
-  const q = await ch.queueDeclare("", { exclusive: true });
-  await ch.queueBind(q.name, exchange, "#");
-  const messages: AMQPMessage[] = [];
-  await ch.basicConsume(q.name, { noAck: true }, (m) => void messages.push(m));
-  return messages;
-}
 
 function envelope(topic: string) {
   return { topic, msg: { topic }, msg_id: `2026-${randomUUID()}`, timestamp: 1764300000, i: 1, username: "tester" };
@@ -206,8 +198,8 @@ describe("topic authorization on RabbitMQ", () => {
       const topicGrant = rabbitmqctl("list_user_topic_permissions", user);
       assert.match(topicGrant, new RegExp(`${exchange.replace(/\./g, "\\.")}\\s+\\^\\(org\\\\\\.fedoraproject\\\\\\.allowed\\\\\\.\\.\\*\\)\\$\\s+\\^\\$`));
 
-      const received = await collect(exchange);
-      const deadLettered = policy === "dead-letter" ? await collect(dlx) : [];
+      const received = await collect(ch, exchange);
+      const deadLettered = policy === "dead-letter" ? await collect(ch, dlx) : [];
       const pub = new zmq.Publisher({ sendHighWaterMark: 0 });
       await pub.bind(`tcp://127.0.0.1:${port}`);
       // The bridge subscribes to more than its user may publish: the broker has the last word.

@@ -1,7 +1,7 @@
 // Test support: start a manifest's actor system on given transports, and stop it.
 import { after, before } from "node:test";
 import { spawn, type SpawnOptions } from "node:child_process";
-import { AMQPClient, type AMQPChannel } from "@cloudamqp/amqp-client";
+import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
 import { createActor, waitFor, type AnyActorLogic, type AnyActorRef, type SimulatedClock } from "xstate";
 import { parseManifest, type Manifest } from "../../schema/manifest.ts";
 import { provideSystem } from "../../actors/index.ts";
@@ -75,6 +75,15 @@ export const unique = (prefix: string) => `${prefix}-${process.pid}-${Math.rando
 export function cliCommand(args: string[]): [string, string[]] {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   return deno ? [deno.execPath(), ["run", "-A", "scripts/cli.ts", ...args]] : [process.execPath, ["--import", "tsx", "scripts/cli.ts", ...args]];
+}
+
+/** An exclusive queue bound `#` on `exchange` (which must exist), collecting what arrives. */
+export async function collect(ch: AMQPChannel, exchange: string): Promise<AMQPMessage[]> {
+  const q = await ch.queueDeclare("", { exclusive: true });
+  await ch.queueBind(q.name, exchange, "#");
+  const messages: AMQPMessage[] = [];
+  await ch.basicConsume(q.name, { noAck: true }, (m) => void messages.push(m));
+  return messages;
 }
 
 /** A child process whose stdout and stderr are collected: `out()`, `err()`, and its exit code. */
